@@ -1,0 +1,145 @@
+"""Admit: turn a trigger into a decision, and take the lease when the decision is proceed."""
+
+from __future__ import annotations
+
+import logging
+
+from botocore.exceptions import ClientError
+
+from handlers.core import lease, notifications
+from handlers.core.aws import api_call, client
+from handlers.core.errors import AwsThrottled, AwsUnavailable, RecordConflict
+from handlers.core.record import AppRecord, AppState
+from handlers.core.record_store import RecordStore
+from handlers.core.steps import Admission, AdmitInput, Decision, FailoverPlan
+from handlers.core.triggers import Trigger, TriggerKind, parse_trigger
+
+APP_TAG = "swr:app"
+logger = logging.getLogger(__name__)
+
+
+def admit(request: AdmitInput, store: RecordStore) -> Admission:
+    trigger = parse_trigger(request.trigger, request.execution_name)
+    app = trigger.app or _app_of_instance(trigger.instance_id)
+
+    def decide(decision: Decision, reason: str, plan: FailoverPlan | None = None) -> Admission:
+        return Admission(
+            app=app, execution=request.execution, decision=decision, reason=reason, trigger=trigger, plan=plan
+        )
+
+    if app is None:
+        return decide(Decision.IGNORE, f"{_subject(trigger)} does not belong to a protected application")
+
+    for _ in range(lease.CONFLICT_RETRIES):
+        record = store.get(app)
+        if record is None:
+            return decide(Decision.IGNORE, f"application {app!r} is not registered with swr")
+        if record.lease_held_by(request.execution):
+            # A retried Admit of this same execution: the lease is already ours.
+            return decide(Decision.PROCEED, "lease already held by this execution", _plan(record))
+        refusal = _refusal(trigger, record, request.execution)
+        if refusal is not None:
+            return decide(*refusal)
+        taken = lease.take(record, request.execution)
+        taken.remember_trigger(trigger.id)
+        try:
+            stored = store.save(taken)
+        except RecordConflict:
+            continue  # somebody wrote first: decide again on what they wrote
+        plan = _plan(stored)
+        _announce_start(app, request.execution, trigger, plan)
+        return decide(Decision.PROCEED, trigger.summary, plan)
+    raise RecordConflict(f"record of {app!r} kept changing while admitting {trigger.id}")
+
+
+def _announce_start(app: str, execution: str, trigger: Trigger, plan: FailoverPlan) -> None:
+    # Informational: the lease is already taken, so a failed publish must not stop the failover.
+    try:
+        notifications.publish(
+            notifications.STARTED,
+            {
+                "app": app,
+                "execution": execution,
+                "trigger": trigger.summary,
+                "old_instance_id": plan.old_instance_id,
+                "failed_az": plan.failed_az,
+                "generation": plan.generation,
+            },
+        )
+    except (AwsThrottled, AwsUnavailable, ClientError) as error:
+        logger.warning("could not publish Failover Started: %s", error)
+
+
+def _refusal(trigger: Trigger, record: AppRecord, execution: str) -> tuple[Decision, str] | None:
+    """Why this trigger must not start a failover now, or None to proceed."""
+    if trigger.id in record.recent_triggers:
+        return Decision.IGNORE, f"trigger {trigger.id} was already admitted (duplicate delivery)"
+    if not trigger.is_fault:
+        return Decision.IGNORE, f"{trigger.summary}: not a fault"
+    if (
+        record.state is AppState.SWITCHING
+        and record.lease is not None
+        and (lease.is_live(record) or _still_running(record.lease.holder))
+    ):
+        return Decision.IN_PROGRESS, f"failover already in progress (execution {record.lease.holder})"
+    if record.state is AppState.MAINTENANCE and not (trigger.kind is TriggerKind.DRILL and trigger.force):
+        return (
+            Decision.IGNORE,
+            f"application {record.app!r} is in maintenance mode: automatic failover suspended",
+        )
+    if record.state is AppState.FAILED and trigger.kind is not TriggerKind.DRILL:
+        return Decision.IGNORE, (
+            f"application {record.app!r} is FAILED ({record.failure_cause}); operator action required"
+            " (swr drill after fixing the cause)"
+        )
+    if trigger.instance_id is not None and trigger.instance_id != record.current_instance_id:
+        return Decision.IGNORE, (
+            f"{_subject(trigger)} is not the current instance of {record.app!r}"
+            f" ({record.current_instance_id}); stale or caused by swr itself"
+        )
+    return None
+
+
+def _plan(record: AppRecord) -> FailoverPlan:
+    assert record.lease is not None
+    return FailoverPlan(
+        generation=record.generation,
+        old_instance_id=record.current_instance_id,
+        failed_az=record.current_az,
+        started_at=record.lease.acquired_at,
+        tried_azs=[record.current_az],
+    )
+
+
+def _app_of_instance(instance_id: str | None) -> str | None:
+    if instance_id is None:
+        return None
+    with api_call(f"read tags of {instance_id}"):
+        response = client("ec2").describe_tags(
+            Filters=[
+                {"Name": "resource-id", "Values": [instance_id]},
+                {"Name": "key", "Values": [APP_TAG]},
+            ]
+        )
+    tags = response.get("Tags", [])
+    return str(tags[0]["Value"]) if tags else None
+
+
+def _still_running(execution_arn: str) -> bool:
+    """An expired lease can be taken over only when its holder is gone."""
+    try:
+        with api_call("describe the lease holder"):
+            status = client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        raise
+    return bool(status == "RUNNING")
+
+
+def _subject(trigger: Trigger) -> str:
+    if trigger.instance_id:
+        return f"instance {trigger.instance_id}"
+    if trigger.alarm_name:
+        return f"alarm {trigger.alarm_name}"
+    return f"trigger {trigger.id}"

@@ -1,0 +1,61 @@
+"""boto3 clients for the steps, and the translation of AWS API failures into named errors
+the workflow retries by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError, EndpointConnectionError, ReadTimeoutError
+
+from handlers.core.errors import AwsThrottled, AwsUnavailable
+from handlers.core.settings import get_settings
+
+THROTTLING_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "SlowDown",
+    }
+)
+UNAVAILABLE_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
+
+
+@cache
+def client(service: Any) -> Any:
+    attempts = get_settings().sdk_max_attempts
+    return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": attempts}))
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_server_error(error: ClientError) -> bool:
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return int(status or 0) >= 500 or error_code(error) in UNAVAILABLE_CODES
+
+
+@contextmanager
+def api_call(what: str) -> Iterator[None]:
+    """Raise throttling and server errors as the named errors the ASL retries."""
+    try:
+        yield
+    except ClientError as error:
+        code = error_code(error)
+        if code in THROTTLING_CODES:
+            raise AwsThrottled(f"{what}: throttled ({code})") from error
+        if is_server_error(error):
+            raise AwsUnavailable(f"{what}: AWS API unavailable ({code or 'HTTP 5xx'})") from error
+        raise
+    except (EndpointConnectionError, ConnectionError, ReadTimeoutError) as error:
+        raise AwsUnavailable(f"{what}: endpoint unreachable ({error})") from error

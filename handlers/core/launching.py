@@ -1,0 +1,178 @@
+"""Launch the replacement from the recorded launch spec, in an AZ other than the failed one.
+
+Idempotent: the ClientToken is derived from the execution, the attempt, the AZ and the
+type, and an instance already launched for this attempt is returned instead of a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from handlers.core import clock
+from handlers.core.aws import api_call, client, error_code
+from handlers.core.errors import AlternateZonesExhausted, NoCapacity, ReplacementNotRunning
+from handlers.core.fencing import state_of
+from handlers.core.record import AppRecord
+from handlers.core.steps import FailoverPlan, Replacement
+
+APP_TAG = "swr:app"
+GENERATION_TAG = "swr:generation"
+EXECUTION_TAG = "swr:execution"
+ATTEMPT_TAG = "swr:attempt"
+# Refusals that are about this AZ and type, not about the request: try the next choice.
+CAPACITY_CODES = frozenset(
+    {
+        "InsufficientInstanceCapacity",
+        "InsufficientCapacity",
+        "InsufficientHostCapacity",
+        "Unsupported",
+        "InvalidInstanceType",
+    }
+)
+RUNNING_TIMEOUT = timedelta(minutes=10)
+DEAD_STATES = frozenset({"stopping", "stopped", "shutting-down", "terminated", "gone"})
+
+
+def execution_name(execution_arn: str) -> str:
+    return execution_arn.rsplit(":", 1)[-1]
+
+
+def client_token(execution: str, attempt: int, az: str, instance_type: str) -> str:
+    # RunInstances allows 64 ASCII characters; a digest keeps any execution name within it.
+    digest = hashlib.sha256(f"{execution}|{attempt}|{az}|{instance_type}".encode()).hexdigest()
+    return f"swr-{digest[:60]}"
+
+
+def remaining_azs(record: AppRecord, plan: FailoverPlan) -> list[str]:
+    return [az for az in record.azs_in_preference_order() if az not in plan.tried_azs]
+
+
+def launch(record: AppRecord, plan: FailoverPlan, execution: str) -> Replacement:
+    azs = remaining_azs(record, plan)
+    if not azs:
+        raise AlternateZonesExhausted(
+            f"no AZ left for {record.app!r}: tried {', '.join(plan.tried_azs)} of "
+            f"{', '.join(record.azs_in_preference_order())}"
+        )
+    already = _launched_for(execution, plan.attempt)
+    if already is not None:
+        return already
+    skipped: list[str] = []
+    for instance_type in record.launch_spec.instance_types:
+        for az in azs:
+            subnet = record.subnets_in(az)[0]
+            token = client_token(execution, plan.attempt, az, instance_type)
+            try:
+                instance = _run(record, plan, execution, subnet, instance_type, token)
+            except ClientError as error:
+                if error_code(error) not in CAPACITY_CODES:
+                    raise
+                skipped.append(f"{az}/{instance_type}: {error_code(error)}")
+                continue
+            now = clock.now()
+            return Replacement(
+                instance_id=instance["InstanceId"],
+                az=az,
+                subnet_id=subnet,
+                instance_type=instance_type,
+                generation=plan.generation,
+                attempt=plan.attempt,
+                client_token=token,
+                launched_at=now,
+                running_deadline=now + RUNNING_TIMEOUT,
+                state=instance["State"]["Name"],
+                skipped=skipped,
+            )
+    raise NoCapacity(f"no capacity for {record.app!r} in {', '.join(azs)}: {'; '.join(skipped)}")
+
+
+def check_running(replacement: Replacement) -> Replacement:
+    state = state_of(replacement.instance_id)
+    if state in DEAD_STATES:
+        raise ReplacementNotRunning(f"replacement {replacement.instance_id} in {replacement.az} is {state}")
+    if state == "running":
+        return replacement.model_copy(update={"state": state, "running_at": replacement.running_at or clock.now()})
+    if clock.now() > replacement.running_deadline:
+        raise ReplacementNotRunning(
+            f"replacement {replacement.instance_id} in {replacement.az} still {state} after "
+            f"{int(RUNNING_TIMEOUT.total_seconds())} s"
+        )
+    return replacement.model_copy(update={"state": state})
+
+
+def instances_of(execution: str) -> list[dict[str, Any]]:
+    """Every live instance this execution launched."""
+    with api_call("find replacements of this execution"):
+        reservations = client("ec2").describe_instances(
+            Filters=[
+                {"Name": f"tag:{EXECUTION_TAG}", "Values": [execution_name(execution)]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ]
+        )["Reservations"]
+    return [i for r in reservations for i in r.get("Instances", [])]
+
+
+def _launched_for(execution: str, attempt: int) -> Replacement | None:
+    for instance in instances_of(execution):
+        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+        if tags.get(ATTEMPT_TAG) != str(attempt):
+            continue
+        launched = instance["LaunchTime"]
+        return Replacement(
+            instance_id=instance["InstanceId"],
+            az=instance["Placement"]["AvailabilityZone"],
+            subnet_id=instance["SubnetId"],
+            instance_type=instance["InstanceType"],
+            generation=int(tags[GENERATION_TAG]),
+            attempt=attempt,
+            client_token=instance.get("ClientToken", ""),
+            launched_at=clock.now(),
+            running_deadline=clock.now() + RUNNING_TIMEOUT,
+            state=instance["State"]["Name"],
+            skipped=[f"found instance launched earlier for attempt {attempt} (launch time {launched})"],
+        )
+    return None
+
+
+def _run(
+    record: AppRecord, plan: FailoverPlan, execution: str, subnet: str, instance_type: str, token: str
+) -> dict[str, Any]:
+    spec = record.launch_spec
+    tags = {
+        **spec.tags,
+        APP_TAG: record.app,
+        GENERATION_TAG: str(plan.generation),
+        EXECUTION_TAG: execution_name(execution),
+        ATTEMPT_TAG: str(plan.attempt),
+    }
+    tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+    request: dict[str, Any] = {
+        "ImageId": spec.image_id,
+        "InstanceType": instance_type,
+        "MinCount": 1,
+        "MaxCount": 1,
+        "ClientToken": token,
+        "SubnetId": subnet,
+        "SecurityGroupIds": spec.security_group_ids,
+        "UserData": spec.user_data,
+        # IMDSv2 only; tags in metadata so the boot gate learns its generation without an API call.
+        "MetadataOptions": {
+            "HttpTokens": "required",
+            "HttpEndpoint": "enabled",
+            "InstanceMetadataTags": "enabled",
+        },
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": tag_list},
+            {"ResourceType": "volume", "Tags": tag_list},
+        ],
+    }
+    if spec.instance_profile_arn:
+        request["IamInstanceProfile"] = {"Arn": spec.instance_profile_arn}
+    if spec.key_name:
+        request["KeyName"] = spec.key_name
+    with api_call(f"launch {instance_type} in {subnet}"):
+        return dict(client("ec2").run_instances(**request)["Instances"][0])

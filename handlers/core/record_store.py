@@ -1,0 +1,100 @@
+"""All access to the application records goes through this class."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from handlers.core.aws import api_call, client, error_code
+from handlers.core.errors import RecordConflict, RecordNotFound
+from handlers.core.record import AppRecord
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_item(record: AppRecord) -> dict[str, Any]:
+    # JSON first so datetimes become ISO strings and floats become Decimals DynamoDB accepts.
+    plain = json.loads(record.model_dump_json(), parse_float=Decimal)
+    return {key: _serializer.serialize(value) for key, value in plain.items()}
+
+
+def from_item(item: dict[str, Any]) -> AppRecord:
+    plain = {key: _deserializer.deserialize(value) for key, value in item.items()}
+    return AppRecord.model_validate_json(json.dumps(plain, default=_decimal))
+
+
+def _decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+class RecordStore:
+    def __init__(self, table_name: str, dynamodb: Any = None) -> None:
+        self.table_name = table_name
+        self._dynamodb = dynamodb
+
+    @property
+    def dynamodb(self) -> Any:
+        return self._dynamodb or client("dynamodb")
+
+    def get(self, app: str) -> AppRecord | None:
+        with api_call("read application record"):
+            response = self.dynamodb.get_item(TableName=self.table_name, Key={"app": {"S": app}}, ConsistentRead=True)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def require(self, app: str) -> AppRecord:
+        record = self.get(app)
+        if record is None:
+            raise RecordNotFound(f"application {app!r} has no record in table {self.table_name}")
+        return record
+
+    def create(self, record: AppRecord) -> AppRecord:
+        stored = record.model_copy(update={"version": 1})
+        self._put(stored, "attribute_not_exists(app)", {}, f"application {record.app!r} is already registered")
+        return stored
+
+    def save(self, record: AppRecord) -> AppRecord:
+        """Write ``record`` if nobody wrote since it was read; returns the stored copy."""
+        stored = record.model_copy(update={"version": record.version + 1})
+        self._put(
+            stored,
+            "version = :expected",
+            {":expected": {"N": str(record.version)}},
+            f"record of {record.app!r} changed since version {record.version}",
+        )
+        return stored
+
+    def delete(self, app: str) -> None:
+        with api_call("delete application record"):
+            self.dynamodb.delete_item(TableName=self.table_name, Key={"app": {"S": app}})
+
+    def all(self) -> list[AppRecord]:
+        records: list[AppRecord] = []
+        paginator = self.dynamodb.get_paginator("scan")
+        with api_call("list application records"):
+            for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True):
+                records.extend(from_item(item) for item in page.get("Items", []))
+        return sorted(records, key=lambda r: r.app)
+
+    def _put(self, record: AppRecord, condition: str, values: dict[str, Any], conflict: str) -> None:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": to_item(record),
+            "ConditionExpression": condition,
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            with api_call("write application record"):
+                self.dynamodb.put_item(**kwargs)
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                raise RecordConflict(conflict) from error
+            raise

@@ -1,0 +1,31 @@
+"""Configuration of the step functions, read from the environment through one model."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    table_name: str = Field(min_length=1)
+    event_bus_name: str = "default"
+    event_source: str = "swr.failover"
+    # The workflow owns retries (backoff with full jitter, visible in the execution
+    # history); the SDK's own retries stay few so they do not hide an impaired API.
+    sdk_max_attempts: int = Field(default=2, ge=1, le=10)
+
+
+ENV = {
+    "table_name": "SWR_TABLE_NAME",
+    "event_bus_name": "SWR_EVENT_BUS_NAME",
+    "event_source": "SWR_EVENT_SOURCE",
+    "sdk_max_attempts": "SWR_SDK_MAX_ATTEMPTS",
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    values = {field: os.environ[var] for field, var in ENV.items() if os.environ.get(var)}
+    return Settings.model_validate(values)

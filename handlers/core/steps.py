@@ -1,0 +1,188 @@
+"""Models of the execution's state document: what each step reads and returns.
+
+The ASL keeps one document per execution; each step reads what it needs from it and its
+result lands at the ``ResultPath`` named beside each model.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from handlers.core.triggers import Trigger
+
+
+class _Step(BaseModel):
+    # A step reads its part of the larger state document and ignores the rest.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Decision(StrEnum):
+    PROCEED = "proceed"
+    IGNORE = "ignore"
+    IN_PROGRESS = "in_progress"
+
+
+class FailoverPlan(_Step):
+    """$.plan: what this failover replaces, and which launch attempt it is on."""
+
+    generation: int
+    old_instance_id: str
+    failed_az: str
+    started_at: datetime
+    attempt: int = 1
+    tried_azs: list[str] = Field(default_factory=list)
+
+
+class AdmitInput(_Step):
+    trigger: Any = None
+    execution: str = Field(min_length=1)
+    execution_name: str = Field(min_length=1)
+
+
+class Admission(_Step):
+    """The state document after Admit ($)."""
+
+    app: str | None
+    execution: str
+    decision: Decision
+    reason: str
+    trigger: Trigger
+    plan: FailoverPlan | None = None
+
+
+class FenceResult(_Step):
+    """$.fence inside the fence branch, $.takeover.fence after it."""
+
+    instance_id: str
+    isolated: bool
+    isolated_at: datetime | None = None
+    security_group_id: str
+    network_interfaces: list[str] = Field(default_factory=list)
+    deregistered_from: list[str] = Field(default_factory=list)
+    instance_state: str
+    terminate_requested_at: datetime | None = None
+    checks: int = 0
+    note: str = ""
+
+
+class Replacement(_Step):
+    """$.replacement in the launch branch, $.takeover.replacement after it."""
+
+    instance_id: str
+    az: str
+    subnet_id: str
+    instance_type: str
+    generation: int
+    attempt: int
+    client_token: str
+    launched_at: datetime
+    running_deadline: datetime
+    state: str
+    running_at: datetime | None = None
+    skipped: list[str] = Field(default_factory=list)  # "az/type: reason" for each refusal
+
+
+class Takeover(_Step):
+    fence: FenceResult
+    replacement: Replacement
+
+
+class BootReport(_Step):
+    """$.boot: what the replacement's boot gate reported with the task token."""
+
+    instance_id: str
+    az: str
+    generation: int
+    file_system_id: str
+    mount_point: str
+    mounted_at: datetime
+    started_at: datetime
+
+
+class HealthCheck(_Step):
+    """$.health: target registration and the health poll."""
+
+    instance_id: str
+    target_group_arns: list[str]
+    registered_at: datetime
+    deadline: datetime
+    healthy: bool = False
+    healthy_at: datetime | None = None
+    target_states: dict[str, str] = Field(default_factory=dict)
+    checks: int = 0
+
+
+class StepError(BaseModel):
+    """$.error, as written by a Catch."""
+
+    Error: str
+    Cause: str = ""
+
+
+class StepInput(_Step):
+    """The common part every step after Admit receives."""
+
+    app: str
+    execution: str
+    plan: FailoverPlan
+
+
+class FenceInput(StepInput):
+    fence: FenceResult | None = None
+
+
+class ReplacementInput(_Step):
+    app: str
+    execution: str
+    replacement: Replacement
+
+
+class TakeoverInput(StepInput):
+    takeover: Takeover
+
+
+class PermitInput(TakeoverInput):
+    task_token: str = Field(min_length=1)
+
+
+class HealthInput(TakeoverInput):
+    health: HealthCheck
+
+
+class FinaliseInput(TakeoverInput):
+    trigger: Trigger
+    boot: BootReport
+    health: HealthCheck
+
+
+class RollbackInput(StepInput):
+    takeover: Takeover
+    error: StepError
+
+
+class FailInput(_Step):
+    app: str
+    execution: str
+    trigger: Trigger | None = None
+    plan: FailoverPlan | None = None
+    takeover: Takeover | None = None
+    error: StepError
+
+
+class FailoverOutcome(BaseModel):
+    app: str
+    execution: str
+    outcome: str
+    old_instance_id: str
+    old_az: str
+    new_instance_id: str | None = None
+    new_az: str | None = None
+    generation: int
+    duration_seconds: float
+    step_seconds: dict[str, float] = Field(default_factory=dict)
+    error: str | None = None
+    cause: str | None = None

@@ -1,0 +1,177 @@
+"""What can start a failover, parsed into one model.
+
+EventBridge delivers the raw event as the execution input; a drill is a small JSON object
+an operator (or ``swr drill``) starts the execution with. Anything else is malformed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from handlers.core.errors import MalformedTrigger
+
+RMS_SOURCE = "swr.rms"
+RMS_DETAIL_TYPE = "RMS Fault"
+ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
+EC2_DETAIL_TYPE = "EC2 Instance State-change Notification"
+# EC2 states that mean the workload is gone or going; pending/running are not faults.
+EC2_FAULT_STATES = frozenset({"stopping", "stopped", "shutting-down", "terminated"})
+
+
+class TriggerKind(StrEnum):
+    ALARM = "alarm"
+    RMS_FAULT = "rms-fault"
+    EC2_STATE_CHANGE = "ec2-state-change"
+    DRILL = "drill"
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: TriggerKind
+    id: str  # dedupe key: the EventBridge event id, or the drill's execution name
+    summary: str
+    app: str | None = None  # known directly for RMS faults, drills and heartbeat alarms
+    instance_id: str | None = None
+    observed_at: datetime | None = None
+    alarm_name: str | None = None
+    alarm_state: str | None = None
+    ec2_state: str | None = None
+    force: bool = False  # a drill that overrides maintenance mode
+
+    @property
+    def is_fault(self) -> bool:
+        if self.kind is TriggerKind.ALARM:
+            return self.alarm_state == "ALARM"
+        if self.kind is TriggerKind.EC2_STATE_CHANGE:
+            return self.ec2_state in EC2_FAULT_STATES
+        return True
+
+
+class _Envelope(BaseModel):
+    id: str = Field(min_length=1)
+    source: str
+    detail_type: str = Field(alias="detail-type")
+    time: datetime | None = None
+    detail: dict[str, Any]
+
+
+class _AlarmDetail(BaseModel):
+    alarmName: str
+    state: dict[str, Any]
+    configuration: dict[str, Any] = Field(default_factory=dict)
+
+
+class _RmsDetail(BaseModel):
+    app: str = Field(min_length=1)
+    instance_id: str = Field(min_length=1)
+    user_application: str = ""
+    reason: str = ""
+    occurred_at: datetime | None = None
+
+
+class _Ec2Detail(BaseModel):
+    instance_id: str = Field(alias="instance-id", min_length=1)
+    state: str
+
+
+class _Drill(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    app: str = Field(min_length=1)
+    reason: str = "drill"
+    requested_by: str = "operator"
+    force: bool = False
+
+
+def parse_trigger(raw: Any, execution_name: str) -> Trigger:
+    """Parse the execution input; raise MalformedTrigger with a cause an operator can read."""
+    if not isinstance(raw, dict):
+        raise MalformedTrigger(f"execution input must be a JSON object, got {type(raw).__name__}")
+    try:
+        if raw.get("kind") == TriggerKind.DRILL:
+            return _drill(raw, execution_name)
+        if "detail-type" in raw:
+            return _event(raw)
+    except ValidationError as error:
+        raise MalformedTrigger(f"{_describe(raw)} is malformed: {_first_problems(error)}") from error
+    raise MalformedTrigger(
+        "execution input is neither an EventBridge event (alarm state change, RMS fault, EC2 state change)"
+        ' nor a drill ({"kind": "drill", "app": "..."}); keys: ' + ", ".join(sorted(map(str, raw)))
+    )
+
+
+def _drill(raw: dict[str, Any], execution_name: str) -> Trigger:
+    drill = _Drill.model_validate(raw)
+    return Trigger(
+        kind=TriggerKind.DRILL,
+        id=execution_name,
+        app=drill.app,
+        summary=f"drill by {drill.requested_by}: {drill.reason}",
+        force=drill.force,
+    )
+
+
+def _event(raw: dict[str, Any]) -> Trigger:
+    envelope = _Envelope.model_validate(raw)
+    if envelope.detail_type == ALARM_DETAIL_TYPE:
+        alarm = _AlarmDetail.model_validate(envelope.detail)
+        dimensions = _alarm_dimensions(alarm.configuration)
+        state = str(alarm.state.get("value", ""))
+        return Trigger(
+            kind=TriggerKind.ALARM,
+            id=envelope.id,
+            app=dimensions.get("App"),
+            instance_id=dimensions.get("InstanceId"),
+            observed_at=envelope.time,
+            alarm_name=alarm.alarmName,
+            alarm_state=state,
+            summary=f"alarm {alarm.alarmName} is {state}: {alarm.state.get('reason', '')}".rstrip(": "),
+        )
+    if envelope.source == RMS_SOURCE and envelope.detail_type == RMS_DETAIL_TYPE:
+        rms = _RmsDetail.model_validate(envelope.detail)
+        return Trigger(
+            kind=TriggerKind.RMS_FAULT,
+            id=envelope.id,
+            app=rms.app,
+            instance_id=rms.instance_id,
+            observed_at=rms.occurred_at or envelope.time,
+            summary=f"RMS reports {rms.user_application or rms.app} Faulted: {rms.reason}".rstrip(": "),
+        )
+    if envelope.detail_type == EC2_DETAIL_TYPE:
+        ec2 = _Ec2Detail.model_validate(envelope.detail)
+        return Trigger(
+            kind=TriggerKind.EC2_STATE_CHANGE,
+            id=envelope.id,
+            instance_id=ec2.instance_id,
+            observed_at=envelope.time,
+            ec2_state=ec2.state,
+            summary=f"instance {ec2.instance_id} is {ec2.state}",
+        )
+    raise MalformedTrigger(
+        f"event {envelope.id} from {envelope.source!r} with detail-type {envelope.detail_type!r}"
+        " is not a trigger swr handles"
+    )
+
+
+def _alarm_dimensions(configuration: dict[str, Any]) -> dict[str, str]:
+    dimensions: dict[str, str] = {}
+    for metric in configuration.get("metrics", []) or []:
+        found = ((metric or {}).get("metricStat") or {}).get("metric", {}).get("dimensions") or {}
+        dimensions.update({str(k): str(v) for k, v in found.items()})
+    return dimensions
+
+
+def _describe(raw: dict[str, Any]) -> str:
+    if raw.get("kind") == TriggerKind.DRILL:
+        return "drill request"
+    return f"event {raw.get('id', '?')} ({raw.get('detail-type', '?')})"
+
+
+def _first_problems(error: ValidationError) -> str:
+    problems = [f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors()[:3]]
+    return "; ".join(problems)
