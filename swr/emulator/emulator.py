@@ -1,0 +1,337 @@
+"""The embedded emulator: moto with its real ASL interpreter, the seeded world, the
+deployed workflow and the simulation, behind one object."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from handlers.core import aws as handler_aws
+from handlers.core import clock as handler_clock
+from handlers.core.record_store import RecordStore
+from handlers.core.settings import get_settings
+from rms_hooks import fault_notifier
+from rms_hooks.boot_gate import BootGate, GateConfig
+from swr.emulator import deploy, moto_bridge, world
+from swr.emulator.clock import WarpClock
+from swr.emulator.faults import FaultPlan
+from swr.emulator.host import SimulatedHost
+from swr.emulator.latency import LatencyProfile
+from swr.emulator.simulation import EfsStore, SimInstance, Simulation
+
+SCENARIOS = ("rms-fault", "instance-failure", "az-outage")
+PRE_FAULT_RECORDS = 5
+UNFINISHED = {"RUNNING"}
+log = logging.getLogger("swr-emulator")
+
+
+class Emulator:
+    def __init__(
+        self,
+        *,
+        warp: float = 100.0,
+        latency: LatencyProfile | None = None,
+        seed: int = 7,
+        workdir: Path | None = None,
+    ) -> None:
+        self.clock = WarpClock(warp)
+        self.latency = latency or LatencyProfile()
+        self.faults = FaultPlan(seed=seed)
+        self.region = world.REGION
+        self.app = world.APP
+        self.table_name = world.TABLE
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="swr-emulator-")
+        self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.world: world.WorldInfo | None = None
+        self.simulation: Simulation | None = None
+        self.state_machine_arn = ""
+        self.primary_instance_id = ""
+        self.fault_injected_at: float | None = None
+        self.scenario: str | None = None
+        self._clients: dict[str, Any] = {}
+        self._saved_env: dict[str, str | None] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Emulator:
+        self._environment(
+            {
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "SWR_TABLE_NAME": self.table_name,
+                "SWR_SDK_MAX_ATTEMPTS": "1",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_SERVICE_NAME": "swr",
+            }
+        )
+        get_settings.cache_clear()
+        handler_aws.client.cache_clear()
+        handler_clock.set_source(self.clock.now)
+        self._route_handler_logs()
+        hooks = moto_bridge.BridgeHooks(warp=lambda: self.clock.warp, fault_for=self.faults.fault_for)
+        moto_bridge.start(hooks, region=self.region)
+        try:
+            self._build(hooks)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.simulation is not None:
+            self.simulation.stop()
+        moto_bridge.stop_server()
+        moto_bridge.stop()
+        handler_clock.reset_source()
+        handler_aws.client.cache_clear()
+        get_settings.cache_clear()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def start_server(self, port: int = 0) -> str:
+        return moto_bridge.start_server(port)
+
+    def boto3_client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return self._clients[service]
+
+    @property
+    def store(self) -> RecordStore:
+        return RecordStore(self.table_name, self.boto3_client("dynamodb"))
+
+    # --- faults ------------------------------------------------------------------------
+    def inject(self, scenario: str) -> None:
+        """Make the fault happen now; detection follows in simulated time."""
+        sim, primary = self._sim(), self._current()
+        self.scenario, self.fault_injected_at = scenario, self.clock.now()
+        assert self.world is not None
+        if scenario == "rms-fault":
+            primary.workload_up = False
+            sim.note(f"RMS: userApplication app_demo Faulted on {primary.instance_id}")
+            sim.after(self.latency.rms_fault_report, lambda: self._report_rms_fault(primary))
+        elif scenario == "instance-failure":
+            primary.hung = True
+            sim.note(f"{primary.instance_id} hangs (kernel panic): status checks start failing")
+            self._alarm_after_detection(primary)
+        elif scenario == "az-outage":
+            self.faults.down_azs.add(primary.az)
+            for instance in sim.instances.values():
+                if instance.az == primary.az:
+                    instance.hung = True
+            sim.note(f"AZ {primary.az} outage: instances there stop answering, launches there fail")
+            self._alarm_after_detection(primary)
+        else:
+            raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+
+    def _alarm_after_detection(self, primary: SimInstance) -> None:
+        sim = self._sim()
+        sim.after(
+            self.latency.status_check_detection,
+            lambda: sim.set_alarm(
+                f"swr-{self.app}-StatusCheckFailed_Instance", "ALARM", "Threshold Crossed: 1 datapoint [1.0] >= 1.0"
+            ),
+        )
+        sim.after(
+            self.latency.heartbeat_detection + 5,
+            lambda: sim.set_alarm(
+                f"swr-{self.app}-heartbeat-missing", "ALARM", "Threshold Crossed: no datapoints were received"
+            ),
+        )
+
+    def _report_rms_fault(self, primary: SimInstance) -> None:
+        entry = fault_notifier.fault_entry(
+            self.app,
+            primary.instance_id,
+            "app_demo",
+            "userApplication app_demo Faulted: resource Cmdline0 failed",
+            occurred_at=datetime.fromtimestamp(self.clock.now(), tz=UTC),
+        )
+        fault_notifier.publish(self.boto3_client("events"), entry)
+
+    # --- waiting and reporting ---------------------------------------------------------
+    def executions(self) -> list[dict[str, Any]]:
+        sfn = self.boto3_client("stepfunctions")
+        found: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn):
+            found.extend(page["executions"])
+        return sorted(found, key=lambda e: e["startDate"])
+
+    def wait_until_settled(self, timeout: float = 60.0, quiet_for: float = 0.3) -> list[str]:
+        """Wait until no execution is running and none started for ``quiet_for`` real seconds."""
+        deadline = time.monotonic() + timeout
+        last_count, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            executions = self.executions()
+            if len(executions) != last_count or any(e["status"] in UNFINISHED for e in executions):
+                last_count, quiet_since = len(executions), time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_for:
+                return [e["executionArn"] for e in executions]
+            time.sleep(0.05)
+        raise TimeoutError(f"executions still running after {timeout} s")
+
+    def wait_for_failover(self, timeout: float = 60.0) -> str:
+        """The execution that admitted the fault (not an ignored or duplicate one), once finished."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for execution in self.executions():
+                if execution["status"] in UNFINISHED:
+                    continue
+                if self._is_failover(execution["executionArn"]):
+                    return str(execution["executionArn"])
+            time.sleep(0.05)
+        raise TimeoutError(f"no failover finished within {timeout} s (real)")
+
+    def _is_failover(self, arn: str) -> bool:
+        described = self.boto3_client("stepfunctions").describe_execution(executionArn=arn)
+        if described["status"] != "SUCCEEDED":
+            return True
+        output = json.loads(described.get("output") or "{}")
+        return output.get("decision") not in ("ignore", "in_progress")
+
+    def report(self, execution_arn: str) -> dict[str, Any]:
+        assert self.world is not None
+        described = self.boto3_client("stepfunctions").describe_execution(executionArn=execution_arn)
+        record = self.store.require(self.app)
+        sim = self._sim()
+        old = sim.instances[self.primary_instance_id]
+        new = sim.instances.get(record.current_instance_id)
+        health = self._target_health(record.current_instance_id)
+        preserved = bool(new and new is not old and new.workload_up and new.seen_records >= PRE_FAULT_RECORDS)
+        stopped = described.get("stopDate")
+        rto = (
+            round(self.clock.to_simulated(stopped) - self.fault_injected_at, 1)
+            if stopped and self.fault_injected_at is not None
+            else None
+        )
+        recovered = (
+            described["status"] == "SUCCEEDED"
+            and new is not None
+            and new is not old
+            and new.az != old.az
+            and health == "healthy"
+            and preserved
+            and not sim.violations
+        )
+        return {
+            "outcome": "recovered" if recovered else "failed",
+            "scenario": self.scenario,
+            "execution_arn": execution_arn,
+            "execution_status": described["status"],
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+            "old": {"instance_id": old.instance_id, "az": old.az},
+            "new": {"instance_id": new.instance_id, "az": new.az} if new and new is not old else None,
+            "new_target_health": health if new is not old else None,
+            "efs_data_preserved": preserved,
+            "efs_records_seen": new.seen_records if new else 0,
+            "simulated_rto_seconds": rto,
+            "generation": record.generation,
+            "record_state": record.state.value,
+            "invariant_violations": list(sim.violations),
+        }
+
+    # --- inspection helpers --------------------------------------------------------------
+    def instance(self, instance_id: str) -> SimInstance:
+        return self._sim().instances[instance_id]
+
+    def serving_instances(self) -> list[str]:
+        return sorted(i.instance_id for i in self._sim().instances.values() if i.serving)
+
+    def efs_records(self) -> list[str]:
+        assert self.world is not None
+        return self._sim().efs.read(self.world.file_system_id, "orders.log")
+
+    # --- internals -----------------------------------------------------------------------
+    def _build(self, hooks: moto_bridge.BridgeHooks) -> None:
+        self.world = world.seed(self.boto3_client)
+        self.faults.subnet_az = self.world.az_of_subnet()
+        self.simulation = Simulation(
+            self.clock,
+            self.latency,
+            self.faults,
+            self.world,
+            self.boto3_client,
+            EfsStore(self.workdir / "efs"),
+            self._run_boot_gate,
+        )
+        hooks.on_instances_launched = self.simulation.on_launched
+        hooks.on_instances_terminating = self.simulation.on_terminating
+        hooks.target_health = self.simulation.target_health
+        environment = {k: os.environ[k] for k in ("SWR_TABLE_NAME", "SWR_SDK_MAX_ATTEMPTS", "POWERTOOLS_SERVICE_NAME")}
+        self.state_machine_arn = deploy.deploy(self.boto3_client, environment).state_machine_arn
+        self.primary_instance_id = world.launch_primary(self.boto3_client, self.world)
+        primary = self.simulation.add_primary(self.primary_instance_id)
+        self.boto3_client("elbv2").register_targets(
+            TargetGroupArn=self.world.target_group_arn, Targets=[{"Id": self.primary_instance_id}]
+        )
+        self.world.alarm_names = world.create_alarms(self.boto3_client, self.world, self.primary_instance_id)
+        self.store.create(world.app_record(self.world, self.primary_instance_id))
+        for n in range(1, PRE_FAULT_RECORDS + 1):
+            self.simulation.workload_write(primary, f"order-{n:04d}")
+        self.simulation.start()
+
+    def _run_boot_gate(self, instance: SimInstance) -> str:
+        sim = self._sim()
+        config = GateConfig(app=self.app, table_name=self.table_name, region=self.region)
+        gate = BootGate(
+            config,
+            SimulatedHost(sim, instance),
+            self.boto3_client("dynamodb"),
+            self.boto3_client("stepfunctions"),
+            sleep=self.clock.sleep,
+            clock=self.clock.now,
+        )
+        return str(gate.run())
+
+    def _target_health(self, instance_id: str) -> str:
+        assert self.world is not None
+        found = self.boto3_client("elbv2").describe_target_health(
+            TargetGroupArn=self.world.target_group_arn, Targets=[{"Id": instance_id}]
+        )["TargetHealthDescriptions"]
+        return str(found[0]["TargetHealth"]["State"]) if found else "unregistered"
+
+    def _current(self) -> SimInstance:
+        return self._sim().instances[self.store.require(self.app).current_instance_id]
+
+    def _sim(self) -> Simulation:
+        if self.simulation is None:
+            raise RuntimeError("the emulator is not started")
+        return self.simulation
+
+    def _environment(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ.setdefault(key, "testing")
+
+    def _route_handler_logs(self) -> None:
+        # The handlers log to stdout as on Lambda; here their stdout is the emulator's log file,
+        # as CloudWatch Logs would be.
+        import handlers.shell  # noqa: F401  (creates the Powertools logger)
+
+        stream = (self.workdir / "lambda.log").open("a")
+        for handler in logging.getLogger("swr").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(stream)

@@ -1,0 +1,31 @@
+"""How long things take on AWS, in simulated seconds. Defaults are typical figures, not
+promises: EC2 launch-to-running 30-60 s, an OS boot before systemd starts the boot gate,
+NLB health checks every 10 s with a healthy threshold of 3, status checks each minute."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LatencyProfile:
+    pending_to_running: float = 40.0
+    os_boot: float = 35.0  # running -> boot gate starts (systemd, before RMS)
+    efs_mount: float = 2.0
+    workload_start: float = 20.0  # RMS brings the userApplication Online
+    shutting_down_to_terminated: float = 45.0
+    stopping_to_stopped: float = 30.0
+    health_check_interval: float = 10.0
+    healthy_threshold: int = 3
+    unhealthy_threshold: int = 3
+    status_check_detection: float = 60.0  # failed status check -> alarm (period 60 s, 1 datapoint)
+    heartbeat_detection: float = 60.0  # heartbeat missing -> alarm
+    rms_fault_report: float = 1.0  # RMS notices the fault and runs the notifier
+
+    @property
+    def time_to_healthy(self) -> float:
+        return self.health_check_interval * self.healthy_threshold
+
+    @property
+    def time_to_unhealthy(self) -> float:
+        return self.health_check_interval * self.unhealthy_threshold

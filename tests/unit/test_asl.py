@@ -1,0 +1,71 @@
+"""The workflow definition and the handlers agree on names."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+from handlers.core import errors
+from handlers.shell import StepInputInvalid
+from rms_hooks import fault_notifier
+from handlers.core import triggers
+from swr.emulator.deploy import DEFINITION, handler_modules
+
+ASL = json.loads(DEFINITION.read_text())
+AWS_ERRORS = re.compile(r"^(States\.|Lambda\.)")
+
+
+def _states(machine: dict) -> dict:
+    found = dict(machine["States"])
+    for state in machine["States"].values():
+        for branch in state.get("Branches", []):
+            found.update(_states(branch))
+    return found
+
+
+def test_every_error_the_asl_matches_is_a_named_error_class():
+    named = {cls.__name__ for cls in vars(errors).values() if isinstance(cls, type)} | {StepInputInvalid.__name__}
+    matched = {
+        name
+        for state in _states(ASL).values()
+        for rule in state.get("Retry", []) + state.get("Catch", [])
+        for name in rule["ErrorEquals"]
+        if not AWS_ERRORS.match(name)
+    }
+    assert matched, "the ASL matches no swr errors at all"
+    assert matched <= named, f"ASL matches errors no handler raises: {sorted(matched - named)}"
+
+
+def test_every_placeholder_names_a_handler_module_with_a_handler():
+    modules = handler_modules(DEFINITION.read_text())
+    assert len(modules) == 11
+    for module in modules.values():
+        assert callable(importlib.import_module(f"handlers.{module}").handler)
+    on_disk = {p.stem for p in Path("handlers").glob("*.py")} - {"__init__", "shell"}
+    assert on_disk == set(modules.values()), "a handler module is not wired into the workflow"
+
+
+def test_every_state_after_admit_that_can_fail_is_caught():
+    # Once the lease is taken, every failure must go through a Catch to a safe end.
+    for name, state in _states(ASL).items():
+        if state["Type"] not in ("Task", "Parallel") or name in ("IsolateOldInstance", "LaunchReplacement"):
+            continue  # the branch states are caught by their Parallel state
+        if name == "TerminateOldInstance":
+            assert state["Catch"][0]["Next"] == "OldInstanceLeftIsolated"
+            continue
+        catches = [error for rule in state.get("Catch", []) for error in rule["ErrorEquals"]]
+        assert "States.ALL" in catches, f"{name} has no catch-all"
+
+
+def test_the_permit_waits_for_the_boot_gate_with_a_timeout_and_heartbeat():
+    permit = ASL["States"]["IssuePermit"]
+    assert permit["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert permit["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert permit["TimeoutSeconds"] > permit["HeartbeatSeconds"] > 0
+
+
+def test_the_rms_event_shape_is_the_one_admit_parses():
+    assert fault_notifier.SOURCE == triggers.RMS_SOURCE
+    assert fault_notifier.DETAIL_TYPE == triggers.RMS_DETAIL_TYPE

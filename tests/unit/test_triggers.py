@@ -1,0 +1,93 @@
+"""Admit's parsing of what can start a failover."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from handlers.core.errors import MalformedTrigger
+from handlers.core.triggers import TriggerKind, parse_trigger
+from rms_hooks.fault_notifier import fault_entry
+
+
+def alarm_event(state: str = "ALARM", dimensions: dict | None = None) -> dict:
+    return {
+        "id": "evt-alarm-1",
+        "source": "aws.cloudwatch",
+        "detail-type": "CloudWatch Alarm State Change",
+        "time": "2026-11-25T10:00:00Z",
+        "detail": {
+            "alarmName": "swr-demo-StatusCheckFailed_Instance",
+            "state": {"value": state, "reason": "Threshold Crossed"},
+            "configuration": {
+                "metrics": [{"metricStat": {"metric": {"dimensions": dimensions or {"InstanceId": "i-0abc"}}}}]
+            },
+        },
+    }
+
+
+def test_a_status_check_alarm_names_the_instance():
+    trigger = parse_trigger(alarm_event(), "exec-1")
+    assert trigger.kind is TriggerKind.ALARM
+    assert trigger.instance_id == "i-0abc" and trigger.app is None
+    assert trigger.is_fault and trigger.id == "evt-alarm-1"
+
+
+def test_the_heartbeat_alarm_names_the_application():
+    trigger = parse_trigger(alarm_event(dimensions={"App": "demo"}), "exec-1")
+    assert trigger.app == "demo" and trigger.instance_id is None
+
+
+def test_an_alarm_back_to_ok_is_not_a_fault():
+    assert not parse_trigger(alarm_event("OK"), "exec-1").is_fault
+
+
+def test_the_rms_fault_event_rms_hooks_publishes_is_understood():
+    entry = fault_entry("demo", "i-0abc", "app_demo", "Cmdline0 failed")
+    event = {
+        "id": "evt-rms-1",
+        "source": entry["Source"],
+        "detail-type": entry["DetailType"],
+        "detail": json.loads(entry["Detail"]),
+    }
+    trigger = parse_trigger(event, "exec-1")
+    assert trigger.kind is TriggerKind.RMS_FAULT
+    assert (trigger.app, trigger.instance_id) == ("demo", "i-0abc")
+    assert "app_demo" in trigger.summary
+
+
+def test_an_ec2_stop_is_a_fault_and_a_start_is_not():
+    def event(state: str) -> dict:
+        return {
+            "id": f"evt-{state}",
+            "source": "aws.ec2",
+            "detail-type": "EC2 Instance State-change Notification",
+            "detail": {"instance-id": "i-0abc", "state": state},
+        }
+
+    assert parse_trigger(event("stopped"), "x").is_fault
+    assert not parse_trigger(event("running"), "x").is_fault
+
+
+def test_a_drill_uses_the_execution_name_as_its_identity():
+    trigger = parse_trigger({"kind": "drill", "app": "demo", "requested_by": "alice", "force": True}, "drill-1")
+    assert trigger.kind is TriggerKind.DRILL and trigger.id == "drill-1" and trigger.force
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("not an object", "must be a JSON object"),
+        ({"hello": "world"}, "neither an EventBridge event"),
+        ({"kind": "drill"}, "drill request is malformed: app"),
+        ({"id": "e", "source": "aws.s3", "detail-type": "Object Created", "detail": {}}, "not a trigger swr handles"),
+        (
+            {"id": "e", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "detail": {}},
+            "alarmName: Field required",
+        ),
+    ],
+)
+def test_malformed_input_gets_a_clear_cause(raw, expected):
+    with pytest.raises(MalformedTrigger, match=expected):
+        parse_trigger(raw, "exec-1")
