@@ -104,6 +104,8 @@ class Simulation:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._alarm_states: dict[str, str] = {}
+        # AZs whose replacements start but never pass health checks (a broken dependency there).
+        self.unhealthy_azs: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -262,7 +264,7 @@ class Simulation:
         ):
             sim.gate_started = True
             threading.Thread(target=self._run_gate, args=(sim,), name=f"boot-gate-{sim.instance_id}", daemon=True).start()
-        passing = sim.serving and not sim.hung and sim.az not in self.faults.down_azs
+        passing = sim.serving and not sim.hung and sim.az not in self.faults.down_azs | self.unhealthy_azs
         if passing and sim.passing_since is None:
             sim.passing_since = now
         elif not passing:

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from handlers.core.record import AppState
+from swr.emulator import Emulator
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(warp=100.0) as emu:
+        yield emu
+
+
+def start(emu: Emulator, payload: dict[str, Any], name: str) -> str:
+    """Start an execution the way an EventBridge rule target (or an operator) does."""
+    sfn = emu.boto3_client("stepfunctions")
+    return str(sfn.start_execution(stateMachineArn=emu.state_machine_arn, name=name, input=json.dumps(payload))["executionArn"])
+
+
+def finished(emu: Emulator, arn: str, timeout: float = 60.0) -> dict[str, Any]:
+    import time
+
+    sfn = emu.boto3_client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return dict(described)
+        time.sleep(0.05)
+    raise TimeoutError(arn)
+
+
+def output(described: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(described.get("output") or "{}"))
+
+
+def replacements(emu: Emulator) -> list[str]:
+    """Every instance swr ever launched for the application, whatever its state now."""
+    return sorted(i.instance_id for i in emu.simulation.instances.values() if i.role == "replacement")  # type: ignore[union-attr]
+
+
+def assert_safe(emu: Emulator) -> None:
+    """The invariants every scenario must leave standing."""
+    emu.wait_until_settled()
+    sim = emu.simulation
+    assert sim is not None
+    assert sim.violations == [], f"two instances served the workload at once: {sim.violations}"
+    record = emu.store.require(emu.app)
+    assert record.lease is None, f"lease left held by {record.lease}"
+    assert record.state in (AppState.NORMAL, AppState.FAILED, AppState.MAINTENANCE)
+    serving = emu.serving_instances()
+    if record.state is AppState.NORMAL:
+        current = emu.instance(record.current_instance_id)
+        assert current.state == "running", f"record names {current.instance_id}, which is {current.state}"
+        assert current.az == record.current_az
+        if not (current.hung or current.az in emu.faults.down_azs) and current.workload_up:
+            assert serving == [record.current_instance_id]
+    else:
+        assert len(serving) <= 1

@@ -1,0 +1,212 @@
+"""Failover scenarios an operator would recognise, each run by the real ASL on the emulator
+with the real handlers, each ending with the safety invariants checked."""
+
+from __future__ import annotations
+
+import json
+
+from handlers.core.record import AppState
+from swr.emulator import Emulator
+from swr.emulator.faults import NO_CAPACITY, SERVER_ERROR, THROTTLING
+from tests.scenarios.conftest import assert_safe, finished, output, replacements, start
+
+SECOND_AZ, THIRD_AZ = "ap-northeast-1c", "ap-northeast-1d"
+
+
+def history(emu: Emulator, arn: str) -> list[dict]:
+    sfn = emu.boto3_client("stepfunctions")
+    events: list[dict] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+        events.extend(page["events"])
+    return events
+
+
+def entered(emu: Emulator, arn: str) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in history(emu, arn) if "stateEnteredEventDetails" in e]
+
+
+def recover(emu: Emulator, scenario: str) -> dict:
+    emu.inject(scenario)
+    report = emu.report(emu.wait_for_failover())
+    assert_safe(emu)
+    return report
+
+
+def test_rms_fault_recovers_in_another_az_with_the_shared_data(emulator: Emulator):
+    report = recover(emulator, "rms-fault")
+    assert report["outcome"] == "recovered", report
+    assert report["new"]["az"] != report["old"]["az"]
+    assert report["new_target_health"] == "healthy"
+    assert report["efs_data_preserved"]
+    old = emulator.instance(report["old"]["instance_id"])
+    assert old.isolated and old.state in ("shutting-down", "terminated")
+    record = emulator.store.require("demo")
+    assert record.state is AppState.NORMAL and record.generation == 1
+    assert record.history[-1].outcome == "recovered"
+    assert record.history[-1].new_instance_id == report["new"]["instance_id"]
+
+
+def test_instance_failure_is_detected_by_alarms_and_recovered_once(emulator: Emulator):
+    report = recover(emulator, "instance-failure")
+    assert report["outcome"] == "recovered", report
+    # Two alarms fired (status check and heartbeat): one failover, one replacement.
+    assert len(replacements(emulator)) == 1
+    alarms = emulator.boto3_client("cloudwatch").describe_alarms(AlarmNamePrefix="swr-demo-StatusCheck")["MetricAlarms"]
+    for alarm in alarms:
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        assert dimensions["InstanceId"] == report["new"]["instance_id"], "alarm still watches the old instance"
+
+
+def test_az_outage_moves_the_workload_out_of_the_failed_az(emulator: Emulator):
+    report = recover(emulator, "az-outage")
+    assert report["outcome"] == "recovered", report
+    assert report["new"]["az"] == SECOND_AZ
+    assert emulator.instance(report["old"]["instance_id"]).isolated
+
+
+def test_no_capacity_in_the_first_choice_az_moves_on_to_the_next(emulator: Emulator):
+    second_subnet = emulator.world.subnets[SECOND_AZ]  # type: ignore[union-attr]
+    emulator.faults.add("ec2", "RunInstances", NO_CAPACITY, where=lambda p: p.get("SubnetId") == second_subnet)
+    report = recover(emulator, "rms-fault")
+    assert report["outcome"] == "recovered", report
+    assert report["new"]["az"] == THIRD_AZ
+    launched = [
+        json.loads(details["output"])
+        for e in history(emulator, report["execution_arn"])
+        if (details := e.get("lambdaFunctionSucceededEventDetails") or e.get("taskSucceededEventDetails"))
+        and '"skipped"' in details.get("output", "")
+    ]
+    replacement = launched[0]
+    assert replacement["skipped"] == [f"{SECOND_AZ}/m6i.large: InsufficientInstanceCapacity"]
+
+
+def test_throttling_is_retried_with_backoff(emulator: Emulator):
+    rule = emulator.faults.add("ec2", "RunInstances", THROTTLING, count=2)
+    report = recover(emulator, "rms-fault")
+    assert report["outcome"] == "recovered", report
+    assert rule.hits == 2
+    failures = [
+        e for e in history(emulator, report["execution_arn"]) if e["type"] in ("LambdaFunctionFailed", "TaskFailed")
+    ]
+    assert [f.get("lambdaFunctionFailedEventDetails", f.get("taskFailedEventDetails"))["error"] for f in failures] == [
+        "AwsThrottled",
+        "AwsThrottled",
+    ]
+    assert len(replacements(emulator)) == 1
+
+
+def test_a_replacement_that_never_becomes_healthy_is_rolled_back_and_the_next_az_tried(emulator: Emulator):
+    emulator.simulation.unhealthy_azs.add(SECOND_AZ)  # type: ignore[union-attr]
+    report = recover(emulator, "rms-fault")
+    assert report["outcome"] == "recovered", report
+    assert report["new"]["az"] == THIRD_AZ
+    assert len(replacements(emulator)) == 2
+    rolled_back = next(emulator.instance(i) for i in replacements(emulator) if i != report["new"]["instance_id"])
+    assert rolled_back.az == SECOND_AZ and rolled_back.isolated
+    assert rolled_back.state in ("shutting-down", "terminated")
+    assert "RollbackReplacement" in entered(emulator, report["execution_arn"])
+    assert emulator.store.require("demo").generation == 2
+
+
+def test_when_no_az_is_left_the_failover_ends_failed_with_the_cause(emulator: Emulator):
+    emulator.simulation.unhealthy_azs.update({SECOND_AZ, THIRD_AZ})  # type: ignore[union-attr]
+    emulator.inject("rms-fault")
+    arn = emulator.wait_for_failover()
+    described = finished(emulator, arn)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "AlternateZonesExhausted"
+    assert "ReplacementUnhealthy" in described["cause"] and "no AZ is left" in described["cause"]
+    record = emulator.store.require("demo")
+    assert record.state is AppState.FAILED and "AlternateZonesExhausted" in (record.failure_cause or "")
+    assert emulator.serving_instances() == []
+    assert_safe(emulator)
+
+
+def test_when_isolation_cannot_be_confirmed_the_replacement_never_gets_a_permit(emulator: Emulator):
+    emulator.faults.add("ec2", "ModifyNetworkInterfaceAttribute", SERVER_ERROR)
+    emulator.inject("rms-fault")
+    arn = emulator.wait_for_failover()
+    described = finished(emulator, arn)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "IsolationNotConfirmed"
+    assert "terminated unpermitted replacement" in described["cause"]
+    assert "IssuePermit" not in entered(emulator, arn)
+    record = emulator.store.require("demo")
+    assert record.permit is None and record.state is AppState.FAILED
+    for instance_id in replacements(emulator):
+        replacement = emulator.instance(instance_id)
+        assert not replacement.workload_up and not replacement.mounted
+    assert_safe(emulator)
+
+
+def test_the_same_trigger_delivered_three_times_gives_one_replacement(emulator: Emulator):
+    event = {
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "source": "swr.rms",
+        "detail-type": "RMS Fault",
+        "detail": {"app": "demo", "instance_id": emulator.primary_instance_id, "user_application": "app_demo"},
+    }
+    emulator.simulation.instances[emulator.primary_instance_id].workload_up = False  # type: ignore[union-attr]
+    arns = [start(emulator, event, f"delivery-{n}") for n in range(3)]
+    outcomes = [finished(emulator, arn) for arn in arns]
+    assert sorted(d["status"] for d in outcomes) == ["SUCCEEDED"] * 3
+    decisions = sorted(output(d).get("decision", "recovered") for d in outcomes)
+    assert decisions.count("recovered") == 1, decisions
+    assert len(replacements(emulator)) == 1
+    # A late fourth delivery, after the failover, is recognised as a duplicate.
+    late = finished(emulator, start(emulator, event, "delivery-late"))
+    assert output(late)["decision"] == "ignore" and "duplicate" in output(late)["reason"]
+    assert_safe(emulator)
+
+
+def test_two_different_triggers_at_once_give_one_failover(emulator: Emulator):
+    emulator.inject("rms-fault")
+    emulator.simulation.set_alarm("swr-demo-heartbeat-missing", "ALARM", "no heartbeat")  # type: ignore[union-attr]
+    emulator.wait_for_failover()
+    assert_safe(emulator)
+    assert len(replacements(emulator)) == 1
+    decisions = [output(finished(emulator, e["executionArn"])).get("decision", "failover") for e in emulator.executions()]
+    assert decisions.count("failover") == 1, decisions
+
+
+def test_maintenance_mode_suspends_automatic_failover(emulator: Emulator):
+    record = emulator.store.require("demo")
+    record.state = AppState.MAINTENANCE
+    emulator.store.save(record)
+    described = finished(emulator, start(emulator, {"kind": "drill", "app": "demo"}, "drill-in-maintenance"))
+    assert described["status"] == "SUCCEEDED"
+    assert output(described)["decision"] == "ignore"
+    assert "maintenance mode" in output(described)["reason"]
+    assert replacements(emulator) == []
+
+
+def test_an_alarm_back_to_ok_is_ignored_with_the_reason(emulator: Emulator):
+    event = {
+        "id": "alarm-ok-1",
+        "source": "aws.cloudwatch",
+        "detail-type": "CloudWatch Alarm State Change",
+        "detail": {
+            "alarmName": "swr-demo-heartbeat-missing",
+            "state": {"value": "OK", "reason": "heartbeat back"},
+            "configuration": {"metrics": [{"metricStat": {"metric": {"dimensions": {"App": "demo"}}}}]},
+        },
+    }
+    described = finished(emulator, start(emulator, event, "alarm-ok"))
+    assert output(described)["decision"] == "ignore" and "not a fault" in output(described)["reason"]
+    assert replacements(emulator) == []
+
+
+def test_an_unknown_application_is_ignored_with_the_reason(emulator: Emulator):
+    described = finished(emulator, start(emulator, {"kind": "drill", "app": "payroll"}, "drill-unknown"))
+    assert output(described)["decision"] == "ignore"
+    assert "'payroll' is not registered" in output(described)["reason"]
+
+
+def test_a_malformed_event_fails_admit_with_a_clear_cause_and_changes_nothing(emulator: Emulator):
+    before = emulator.store.require("demo")
+    described = finished(emulator, start(emulator, {"source": "aws.cloudwatch", "detail": "?"}, "malformed"))
+    assert described["status"] == "FAILED"
+    assert described["error"] == "MalformedTrigger"
+    assert "neither an EventBridge event" in described["cause"]
+    assert emulator.store.require("demo") == before
+    assert replacements(emulator) == []

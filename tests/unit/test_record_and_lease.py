@@ -1,0 +1,100 @@
+"""The record is the single truth about an application; the lease makes one failover at a time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from handlers.core import clock, lease
+from handlers.core.admission import admit
+from handlers.core.errors import LeaseLost, RecordConflict
+from handlers.core.record import AppState, FailoverSummary
+from handlers.core.record_store import RecordStore
+from handlers.core.steps import AdmitInput, Decision
+from tests.unit.conftest import make_record
+
+EXECUTION = "arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:one"
+OTHER = "arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:two"
+
+
+def drill(execution: str = EXECUTION) -> AdmitInput:
+    return AdmitInput(
+        trigger={"kind": "drill", "app": "demo"}, execution=execution, execution_name=execution.rsplit(":", 1)[-1]
+    )
+
+
+def test_a_record_survives_the_round_trip_through_dynamodb(store: RecordStore):
+    record = make_record()
+    record.add_history(
+        FailoverSummary(
+            execution=EXECUTION,
+            trigger="drill",
+            outcome="recovered",
+            old_instance_id="i-old",
+            old_az="ap-northeast-1a",
+            started_at=clock.now(),
+            finished_at=clock.now() + timedelta(seconds=95.5),
+            step_seconds={"total": 95.5},
+        )
+    )
+    stored = store.create(record)
+    assert store.require("demo") == stored
+    assert store.require("demo").history[0].duration_seconds == pytest.approx(95.5, abs=0.01)
+
+
+def test_registering_an_application_twice_is_refused(store: RecordStore):
+    store.create(make_record())
+    with pytest.raises(RecordConflict, match="already registered"):
+        store.create(make_record())
+
+
+def test_a_write_based_on_a_stale_read_is_refused(store: RecordStore):
+    store.create(make_record())
+    first, second = store.require("demo"), store.require("demo")
+    store.save(first)
+    with pytest.raises(RecordConflict):
+        store.save(second)
+
+
+def test_admit_takes_the_lease_for_a_new_generation(store: RecordStore):
+    store.create(make_record())
+    admission = admit(drill(), store)
+    assert admission.decision is Decision.PROCEED
+    record = store.require("demo")
+    assert record.state is AppState.SWITCHING and record.lease_held_by(EXECUTION)
+    assert record.generation == 1 and admission.plan is not None and admission.plan.generation == 1
+
+
+def test_a_retried_admit_of_the_same_execution_does_not_bump_the_generation_again(store: RecordStore):
+    store.create(make_record())
+    admit(drill(), store)
+    again = admit(drill(), store)
+    assert again.decision is Decision.PROCEED and store.require("demo").generation == 1
+
+
+def test_a_second_execution_finds_the_failover_in_progress_and_touches_nothing(store: RecordStore):
+    store.create(make_record())
+    admit(drill(), store)
+    before = store.require("demo")
+    second = admit(drill(OTHER), store)
+    assert second.decision is Decision.IN_PROGRESS and EXECUTION in second.reason
+    assert store.require("demo") == before
+
+
+def test_an_expired_lease_whose_holder_is_gone_is_taken_over(store: RecordStore):
+    store.create(make_record())
+    admit(drill(), store)
+    now = clock.now()
+    clock.set_source(lambda: (now + timedelta(hours=2)).timestamp())
+    # The holder execution does not exist in this account: it is gone.
+    takeover = admit(drill(OTHER), store)
+    assert takeover.decision is Decision.PROCEED
+    assert store.require("demo").lease_held_by(OTHER) and store.require("demo").generation == 2
+
+
+def test_steps_of_an_execution_that_lost_the_lease_must_not_act(store: RecordStore):
+    store.create(make_record())
+    admit(drill(), store)
+    with pytest.raises(LeaseLost, match="no longer holds the lease"):
+        lease.update(store, "demo", OTHER, lambda r: None)
