@@ -44,6 +44,8 @@ def lambda_step(model: type[Request]) -> Callable[[Callable[[Request, RecordStor
             execution = str(event.get("execution", "")) if isinstance(event, dict) else ""
             logger.set_correlation_id(execution.rsplit(":", 1)[-1] or None)
             logger.append_keys(step=step, app=event.get("app") if isinstance(event, dict) else None)
+            # Disabled metrics are never flushed, so never cleared: start each invocation clean.
+            metrics.clear_metrics()
             metrics.add_dimension(name="step", value=step)
             metrics.add_metric(name="StepInvocations", unit=MetricUnit.Count, value=1)
             try:
@@ -54,6 +56,7 @@ def lambda_step(model: type[Request]) -> Callable[[Callable[[Request, RecordStor
                 result = logic(request, RecordStore(get_settings().table_name))
             except SwrError as error:
                 metrics.add_metric(name="StepErrors", unit=MetricUnit.Count, value=1)
+                metrics.add_metadata(key="error", value=type(error).__name__)
                 logger.warning("step failed", extra={"error": type(error).__name__, "cause": str(error)})
                 raise
             logger.info("step done")

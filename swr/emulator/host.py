@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rms_hooks.boot_gate import Identity
+from rms_hooks.host import Identity
 
 if TYPE_CHECKING:
     from swr.emulator.simulation import SimInstance, Simulation

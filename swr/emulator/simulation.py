@@ -308,6 +308,8 @@ class Simulation:
                 log.error("SAFETY INVARIANT VIOLATED: %s", violation)
 
     def _track_new(self, instance_id: str) -> None:
+        if instance_id in self.instances:
+            return  # the primary, seeded before the simulation started
         with self.faults.internal():
             reservations = self.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
         instance = reservations[0]["Instances"][0]
