@@ -1,0 +1,1193 @@
+"""The one module that knows about moto: starts it and patches its gaps for the SWR emulator.
+
+moto 5.2.5 is pinned; every patch below reaches into moto's private internals and has a canary
+test in ``tests/emulator/test_moto_bridge.py`` so that an upgrade that moves them fails loudly.
+
+Patches (installed by :func:`start`, removed by :func:`stop`), and why each exists:
+
+1. Lambda runs real code in-process: moto's docker-less Lambda only echoes the payload.
+2. EventBridge rules start executions / invoke Lambdas: moto raises NotImplementedError for
+   ``states``/``lambda`` targets and fails the whole ``put_events``; it also ignores DISABLED rules.
+3. CloudWatch alarm state changes emit events: moto's ``set_alarm_state`` publishes nothing.
+4. Time warp: the ASL interpreter's Wait/Retry/TimeoutSeconds/HeartbeatSeconds waits run in real
+   time; they are scaled by ``1 / hooks.warp()`` (the declared seconds in history are unchanged).
+5. Cached interpreter clients: the interpreter builds a new boto3 client per Task (3-10x slower).
+6. Idempotent RunInstances: moto ignores ``ClientToken`` and launches again on a retry.
+7. EC2 lifecycle is not instant: moto makes instances ``running``/``terminated`` at once; here they
+   start ``pending`` / stop at ``shutting-down`` and the simulation moves them on.
+8. Target health from the simulation: moto reports every registered instance ``healthy``.
+9. API fault injection: lets the simulation answer any API call with a throttle/server error in
+   the service's own protocol (in-process and server mode, including the interpreter's own calls).
+10. Named executions by default: unnamed ``start_execution`` gets ARN ``...:None`` and a second one
+    raises ExecutionAlreadyExists.
+11. Heartbeat timeouts are ``States.HeartbeatTimeout`` (moto says ``States.Timeout``); as on AWS,
+    ``ErrorEquals: ["States.Timeout"]`` still matches them.
+12. An instance's security groups are its primary ENI's: moto reports the union of the launch
+    groups and the ENI's, so ``ModifyNetworkInterfaceAttribute(Groups=...)`` could never fence.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, cast
+
+import boto3
+import boto3.session
+
+LOG = logging.getLogger(__name__)
+
+__all__ = [
+    "ApiFault",
+    "BridgeHooks",
+    "LambdaContext",
+    "WarpedEvent",
+    "instance_state",
+    "set_instance_state",
+    "start",
+    "start_server",
+    "stop",
+    "stop_server",
+]
+
+# --------------------------------------------------------------------------------------------------
+# Public types
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiFault:
+    """An error the emulator returns instead of executing an API call."""
+
+    code: str  # e.g. "RequestLimitExceeded", "ThrottlingException", "ServiceUnavailable"
+    message: str
+    status: int = 400  # 503/500 for server errors
+
+
+def _no_fault(service: str, action: str, params: dict[str, Any]) -> ApiFault | None:
+    return None
+
+
+def _ignore_ids(ids: list[str]) -> None:
+    return None
+
+
+def _ignore_event(event: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass
+class BridgeHooks:
+    """How the simulation steers the emulator. Read on every use, so fields may be swapped live."""
+
+    # Simulated seconds per real second (100.0 = a 50 s Wait takes 0.5 s); <= 0 pauses waits.
+    warp: Callable[[], float]
+    # (boto3 service name e.g. "ec2"/"elbv2"/"stepfunctions"/"cloudwatch"/"lambda", action e.g.
+    # "RunInstances", top-level request params as moto parsed them) -> fault to return, or None.
+    fault_for: Callable[[str, str, dict[str, Any]], ApiFault | None] = _no_fault
+    on_instances_launched: Callable[[list[str]], None] = _ignore_ids  # new instances, state pending
+    on_instances_terminating: Callable[[list[str]], None] = _ignore_ids  # now shutting-down
+    # (target_group_arn, instance_id) -> (state, reason_code, description) for registered instance
+    # targets; None keeps moto's answer.
+    target_health: Callable[[str, str], tuple[str, str | None, str | None]] | None = None
+    on_alarm_event: Callable[[dict[str, Any]], None] = _ignore_event  # each alarm event published
+
+
+# --------------------------------------------------------------------------------------------------
+# Module state
+# --------------------------------------------------------------------------------------------------
+
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+_MOTO_CONFIG: dict[str, Any] = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+
+class _Patches:
+    """Records every attribute replaced so that stop() can put moto back exactly as it was."""
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[Any, str, Any, bool]] = []
+
+    def set(self, owner: Any, name: str, value: Any) -> None:
+        own = vars(owner)
+        self._undo.append((owner, name, own.get(name), name in own))
+        setattr(owner, name, value)
+
+    def undo_all(self) -> None:
+        while self._undo:
+            owner, name, old, had = self._undo.pop()
+            if had:
+                setattr(owner, name, old)
+            else:
+                delattr(owner, name)
+
+
+@dataclass
+class _Bridge:
+    hooks: BridgeHooks
+    region: str
+    mock: Any
+    patches: _Patches
+    saved_env: dict[str, str | None]
+    server: Any = None
+    server_saved_port: str | None = None
+    client_tokens: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+
+
+_lock = threading.RLock()
+_bridge: _Bridge | None = None
+
+
+def _hooks() -> BridgeHooks | None:
+    bridge = _bridge
+    return None if bridge is None else bridge.hooks
+
+
+# --------------------------------------------------------------------------------------------------
+# Lifecycle
+# --------------------------------------------------------------------------------------------------
+
+
+def start(hooks: BridgeHooks, region: str = "ap-northeast-1") -> None:
+    """Start moto in-process with every patch installed. A second start() restarts (fresh world)."""
+    global _bridge
+    with _lock:
+        if _bridge is not None:
+            LOG.warning("moto bridge already started; restarting with a fresh world")
+            stop()
+        from moto import mock_aws
+
+        saved_env = {
+            k: os.environ.get(k) for k in [*_FAKE_ENV, "AWS_DEFAULT_REGION", "AWS_REGION", "MOTO_EC2_LOAD_DEFAULT_AMIS"]
+        }
+        os.environ.update(_FAKE_ENV)
+        os.environ["AWS_DEFAULT_REGION"] = region
+        os.environ["AWS_REGION"] = region
+        # Each fresh EC2 backend would load ~1,300 public AMIs (~0.3 s per region); the world
+        # registers its own image. An explicit setting by the caller wins.
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        mock = mock_aws(config=cast(Any, _MOTO_CONFIG))
+        mock.start()  # patches boto3.DEFAULT_SESSION; mock.stop() puts the caller's session back
+        boto3.DEFAULT_SESSION = _fake_session(region)
+        bridge = _Bridge(hooks=hooks, region=region, mock=mock, patches=_Patches(), saved_env=saved_env)
+        try:
+            _install_patches(bridge.patches)
+        except BaseException:
+            bridge.patches.undo_all()
+            mock.stop()
+            _restore_env(saved_env)
+            raise
+        # Unknown error codes (e.g. ThrottlingException for DynamoDB) are fine for injected faults.
+        warnings.filterwarnings("ignore", message=r"Exception\(_EmulatorError\)")
+        _bridge = bridge
+
+
+_sessions: dict[str, Any] = {}
+
+
+def _fake_session(region: str) -> Any:
+    """A boto3 session with fake credentials, kept across start/stop: a fresh session reloads the
+    service models for every client (~0.2 s each), which dominated test time."""
+    if region not in _sessions:
+        _sessions[region] = boto3.session.Session(
+            aws_access_key_id=_FAKE_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=_FAKE_ENV["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=_FAKE_ENV["AWS_SESSION_TOKEN"],
+            region_name=region,
+        )
+    return _sessions[region]
+
+
+def stop() -> None:
+    """Stop the server (if any), running executions, every patch and the mock; reset backends."""
+    global _bridge
+    with _lock:
+        bridge = _bridge
+        if bridge is None:
+            return
+        stop_server()
+        _stop_running_executions()
+        _clear_client_cache()
+        bridge.patches.undo_all()
+        _bridge = None
+        bridge.mock.stop()  # remove_data=True: BackendDict.reset() -> fresh world on next start
+        _restore_env(bridge.saved_env)
+
+
+def start_server(port: int = 0) -> str:
+    """Serve the same backends over HTTP on 127.0.0.1 (port 0 = a free one); sets MOTO_PORT."""
+    with _lock:
+        bridge = _bridge
+        if bridge is None:
+            raise RuntimeError("moto_bridge.start() must be called before start_server()")
+        if bridge.server is None:
+            from moto.server import ThreadedMotoServer
+
+            if port:
+                # ThreadedMotoServer binds in its thread and would wait forever if that failed.
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                    probe.bind(("127.0.0.1", port))
+
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            server.start()
+            bridge.server = server
+            bridge.server_saved_port = os.environ.get("MOTO_PORT")
+        _, real_port = bridge.server.get_host_and_port()
+        # The interpreter's clients use localhost:$MOTO_PORT whenever the in-process stub is off.
+        os.environ["MOTO_PORT"] = str(real_port)
+        return f"http://127.0.0.1:{real_port}"
+
+
+def stop_server() -> None:
+    with _lock:
+        bridge = _bridge
+        if bridge is None or bridge.server is None:
+            return
+        bridge.server.stop()
+        bridge.server = None
+        _restore_env({"MOTO_PORT": bridge.server_saved_port})
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _stop_running_executions() -> None:
+    """Stop executions left running so their threads do not act on the next test's fresh world."""
+    try:
+        from moto.stepfunctions.parser.api import ExecutionStatus
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        now = dt.datetime.now(tz=dt.UTC)
+        backends: list[Any] = [b for _, _, b in stepfunctions_parser_backends.iter_backends()]
+        executions = [
+            execution
+            for backend in backends
+            for machine in backend.state_machines
+            for execution in machine.executions
+            if execution.exec_status == ExecutionStatus.RUNNING
+        ]
+    except Exception:  # best effort: cleanup must never prevent the reset
+        LOG.warning("could not list running executions", exc_info=True)
+        return
+    for execution in executions:
+        try:
+            execution.stop(stop_date=now, error="Emulator.Stopped", cause=None)  # interrupts Wait
+            pool = getattr(getattr(execution.exec_worker, "env", None), "callback_pool_manager", None)
+            for endpoint in list(getattr(pool, "_pool", {}).values()):
+                endpoint.interrupt_all()  # and task-token / heartbeat waits
+        except Exception:
+            LOG.warning("could not stop execution %s", getattr(execution, "exec_arn", "?"), exc_info=True)
+
+
+def _install_patches(p: _Patches) -> None:
+    _patch_lambda(p)
+    _patch_events(p)
+    _patch_cloudwatch(p)
+    _patch_time_warp(p)
+    _patch_client_cache(p)
+    _patch_ec2(p)
+    _patch_elbv2(p)
+    _patch_fault_injection(p)
+    _patch_named_executions(p)
+    _patch_heartbeat_timeout(p)
+    _patch_eni_security_groups(p)
+
+
+def _require(owner: Any, name: str, expected: Any = None) -> Any:
+    """Fail loudly when a moto internal we patch has moved."""
+    if name not in vars(owner):
+        raise RuntimeError(f"moto internals moved: {owner!r} has no {name!r} (moto bridge needs update)")
+    value = vars(owner)[name]
+    if expected is not None and value is not expected:
+        raise RuntimeError(f"moto internals moved: {owner!r}.{name} is {value!r}, expected {expected!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Lambda runs real code in-process
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Python runtime's context object that handlers and Powertools use."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline_monotonic: float
+    identity: Any = None
+    client_context: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline_monotonic - time.monotonic()) * 1000))
+
+
+class _HandlerLoadError(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _resolve_handler(handler: str | None) -> Callable[[Any, Any], Any]:
+    module_name, _, attr = (handler or "").rpartition(".")
+    module_name = module_name.replace("/", ".")
+    if not module_name or not attr:
+        raise _HandlerLoadError("Runtime.MalformedHandlerName", f"Bad handler '{handler}'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise _HandlerLoadError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {e}") from e
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise _HandlerLoadError("Runtime.HandlerNotFound", f"Handler '{attr}' missing on module '{module_name}'")
+    return fn  # type: ignore[no-any-return]
+
+
+def _context_for(fn: Any) -> LambdaContext:
+    request_id = str(uuid.uuid4())
+    version = str(getattr(fn, "version", "$LATEST"))
+    today = dt.datetime.now(tz=dt.UTC).strftime("%Y/%m/%d")
+    return LambdaContext(
+        function_name=fn.function_name,
+        function_version=version,
+        invoked_function_arn=fn.function_arn,
+        memory_limit_in_mb=int(fn.memory_size or 128),
+        aws_request_id=request_id,
+        log_group_name=f"/aws/lambda/{fn.function_name}",
+        log_stream_name=f"{today}/[{version}]{uuid.uuid4().hex}",
+        deadline_monotonic=time.monotonic() + float(fn.timeout or 3),
+    )
+
+
+def _error_payload(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:
+    body = {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack}
+    return json.dumps(body).encode("utf-8")
+
+
+def _run_handler(fn: Any, event: Any) -> tuple[bytes, bool]:
+    """Run the function's handler like the Python runtime: (payload, errored)."""
+    context = _context_for(fn)
+    try:
+        handler = _resolve_handler(fn.handler)
+    except _HandlerLoadError as e:
+        return _error_payload(e.error_type, str(e), context.aws_request_id, []), True
+    try:
+        result = handler(event, context)
+    except Exception as e:  # the runtime reports any handler exception as an Unhandled error
+        tb = e.__traceback__.tb_next if e.__traceback__ else None  # from the handler down, like AWS
+        stack = traceback.format_list(traceback.extract_tb(tb))
+        return _error_payload(type(e).__name__, str(e), context.aws_request_id, stack), True
+    try:
+        return json.dumps(result).encode("utf-8"), False
+    except (TypeError, ValueError) as e:
+        message = f"Unable to marshal response: {e}"
+        return _error_payload("Runtime.MarshalError", message, context.aws_request_id, []), True
+
+
+def _invoke_async(fn: Any, event: Any) -> None:
+    def run() -> None:
+        payload, errored = _run_handler(fn, event)
+        if errored:
+            LOG.info("async invocation of %s failed: %s", fn.function_name, payload[:500])
+
+    threading.Thread(target=run, name=f"swr-lambda-{fn.function_name}", daemon=True).start()
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if headers is None:
+        return None
+    value = headers.get(name)
+    if value is None and isinstance(headers, dict):
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+        value = lowered.get(name.lower())
+    return None if value is None else str(value)
+
+
+def _lambda_invoke(
+    self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+) -> bytes:
+    """Replaces LambdaSimpleBackend.invoke (same signature as moto's)."""
+    fn = self.get_function(function_name, qualifier)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    try:
+        event = json.loads(body) if body else {}
+    except ValueError as e:
+        raise _emulator_error("InvalidRequestContentException", "Could not parse request body into json") from e
+    invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
+    if invocation_type == "DryRun":
+        return b""
+    if invocation_type == "Event":
+        _invoke_async(fn, event)
+        response_headers["Content-Length"] = "0"
+        return b""
+    payload, errored = _run_handler(fn, event)
+    if errored:
+        # moto's LambdaResponse.invoke copies response_headers onto the HTTP response.
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["Content-Length"] = str(len(payload))
+    return payload
+
+
+def _patch_lambda(p: _Patches) -> None:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    _require(LambdaSimpleBackend, "invoke")
+    p.set(LambdaSimpleBackend, "invoke", _lambda_invoke)
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. EventBridge rules start executions / invoke Lambdas
+# --------------------------------------------------------------------------------------------------
+
+_OUR_TARGET_SERVICES = ("states", "lambda")
+
+
+def _iso_time(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    elif isinstance(value, int | float):
+        moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+    elif isinstance(value, str) and value:
+        try:
+            moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+        except ValueError:
+            return value  # already a timestamp string
+    else:
+        moment = dt.datetime.now(tz=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _aws_event(message: dict[str, Any]) -> dict[str, Any]:
+    """moto's internal event message -> the envelope AWS delivers to targets (ISO time, no extras)."""
+    keys = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+    event = {k: copy.deepcopy(message[k]) for k in keys if k in message}
+    event["time"] = _iso_time(message.get("time"))
+    return event
+
+
+def _target_input(target: dict[str, Any], message: dict[str, Any], transform: bool) -> str:
+    event = _aws_event(message)
+    if not transform:
+        return json.dumps(event)
+    if "Input" in target:
+        return str(target["Input"])
+    if "InputPath" in target:
+        from jsonpath_ng.ext import parse as jsonpath  # moto's own dependency
+
+        found = jsonpath(target["InputPath"]).find(event)
+        return json.dumps(found[0].value if found else None)
+    if "InputTransformer" in target:
+        from moto.events.utils import EventTemplateParser
+
+        transformer = target["InputTransformer"]
+        parsed = EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event={**event, "ingestion-time": message.get("ingestion-time", time.time())},  # type: ignore[typeddict-item]
+        )
+        return json.dumps(parsed)
+    return json.dumps(event)
+
+
+def _deliver(target: dict[str, Any], message: dict[str, Any], transform: bool) -> None:
+    arn = str(target["Arn"])
+    parts = arn.split(":")
+    service, region, account = parts[2], parts[3], parts[4]
+    payload = _target_input(target, message, transform)
+    if service == "states":
+        from moto.stepfunctions.responses import get_backend
+
+        get_backend(account, region).start_execution(arn, str(uuid.uuid4()), payload)
+    else:
+        from moto.awslambda_simple.models import lambda_simple_backends
+
+        fn = lambda_simple_backends[account][region].get_function(arn, None)
+        _invoke_async(fn, json.loads(payload))
+
+
+def _patch_events(p: _Patches) -> None:
+    from moto.events.models import Rule
+
+    original = _require(Rule, "send_to_targets")
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        # AWS never fails PutEvents because of a target, and does not deliver to disabled rules or
+        # to schedule-only rules; moto does all three.
+        if getattr(self, "state", "ENABLED") == "DISABLED":
+            return
+        if self.scheduled_expression and not self.event_pattern.get_pattern():
+            return
+        if not self.event_pattern.matches_event(original_event):
+            return
+        ours: list[dict[str, Any]] = []
+        others: list[dict[str, Any]] = []
+        for target in self.targets:
+            service = str(target.get("Arn", "")).split(":")[2:3]
+            (ours if service and service[0] in _OUR_TARGET_SERVICES else others).append(target)
+        for target in ours:
+            try:
+                _deliver(target, dict(original_event), transform_input)
+            except Exception:
+                LOG.exception("EventBridge rule %s: delivery to %s failed", self.name, target.get("Arn"))
+        if others:
+            clone = copy.copy(self)  # moto's own delivery for the other targets, on a shallow copy
+            clone.targets = others
+            try:
+                original(clone, original_event, transform_input)
+            except Exception:
+                LOG.exception("EventBridge rule %s: moto delivery failed", self.name)
+
+    p.set(Rule, "send_to_targets", send_to_targets)
+
+
+def _publish_event(account: str, region: str, event: dict[str, Any]) -> None:
+    """Route an AWS-service event on the default bus (as moto's put_events does, same id)."""
+    from moto.events.models import events_backends
+
+    bus = events_backends[account][region].describe_event_bus("default")
+    message = copy.deepcopy(event)
+    message["time"] = dt.datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+    message["ingestion-time"] = time.time()
+    for rule in list(bus.rules.values()):
+        rule.send_to_targets(cast(Any, copy.deepcopy(message)))
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. CloudWatch alarm state changes emit events
+# --------------------------------------------------------------------------------------------------
+
+
+def _alarm_timestamp(moment: dt.datetime) -> str:
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def _alarm_state(value: str, reason: str, reason_data: str | None, moment: dt.datetime) -> dict[str, Any]:
+    state: dict[str, Any] = {"value": value, "reason": reason, "timestamp": _alarm_timestamp(moment)}
+    if reason_data:
+        state["reasonData"] = reason_data
+    return state
+
+
+def _metric_stat(namespace: str, name: str, dims: Any, period: Any, stat: Any, unit: Any) -> dict[str, Any]:
+    metric_stat: dict[str, Any] = {
+        "metric": {"namespace": namespace, "name": name, "dimensions": {d.name: d.value for d in dims or []}},
+        "period": int(period) if period is not None else None,
+        "stat": stat,
+    }
+    if unit:
+        metric_stat["unit"] = unit
+    return metric_stat
+
+
+def _alarm_configuration(alarm: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if alarm.description:
+        config["description"] = alarm.description
+    if getattr(alarm, "rule", None):  # composite alarm
+        config["alarmRule"] = alarm.rule
+        return config
+    metrics: list[dict[str, Any]] = []
+    if alarm.metric_data_queries:
+        for q in alarm.metric_data_queries:
+            entry: dict[str, Any] = {"id": q.id, "returnData": str(q.return_data).lower() != "false"}
+            if q.label:
+                entry["label"] = q.label
+            if q.expression:
+                entry["expression"] = q.expression
+            if q.metric_stat:
+                ms = q.metric_stat
+                entry["metricStat"] = _metric_stat(
+                    ms.metric.namespace, ms.metric.metric_name, ms.metric.dimensions, ms.period, ms.stat, ms.unit
+                )
+            metrics.append(entry)
+    else:
+        metrics.append(
+            {
+                # AWS gives single-metric alarms a generated id; keep it stable per alarm.
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, alarm.alarm_arn)),
+                "metricStat": _metric_stat(
+                    alarm.namespace,
+                    alarm.metric_name,
+                    alarm.dimensions,
+                    alarm.period,
+                    alarm.statistic or alarm.extended_statistic,
+                    alarm.unit,
+                ),
+                "returnData": True,
+            }
+        )
+    config["metrics"] = metrics
+    return config
+
+
+def _alarm_event(account: str, region: str, alarm: Any, previous: dict[str, Any]) -> dict[str, Any]:
+    moment = alarm.state_updated_timestamp
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": account,
+        "time": _iso_time(moment),
+        "region": region,
+        "resources": [alarm.alarm_arn],
+        "detail": {
+            "alarmName": alarm.name,
+            "state": _alarm_state(alarm.state_value, alarm.state_reason, alarm.state_reason_data, moment),
+            "previousState": previous,
+            "configuration": _alarm_configuration(alarm),
+        },
+    }
+
+
+def _patch_cloudwatch(p: _Patches) -> None:
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    original = _require(CloudWatchBackend, "set_alarm_state")
+
+    def set_alarm_state(self: Any, alarm_name: str, reason: str, reason_data: str, state_value: str) -> None:
+        alarm = self.alarms.get(alarm_name)
+        previous = None
+        if alarm is not None:
+            previous = _alarm_state(
+                alarm.state_value, alarm.state_reason, alarm.state_reason_data, alarm.state_updated_timestamp
+            )
+        original(self, alarm_name, reason, reason_data, state_value)
+        if alarm is None or previous is None or previous["value"] == alarm.state_value:
+            return  # AWS emits only on an actual change of state value
+        event = _alarm_event(self.account_id, self.region_name, alarm, previous)
+        _publish_event(self.account_id, self.region_name, event)
+        hooks = _hooks()
+        if hooks is not None:
+            hooks.on_alarm_event(event)
+
+    p.set(CloudWatchBackend, "set_alarm_state", set_alarm_state)
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. Time warp for the ASL interpreter
+# --------------------------------------------------------------------------------------------------
+
+_MAX_REAL_SLICE = 0.5  # re-read warp() at least this often (real seconds) while waiting
+
+
+def _warp() -> float:
+    hooks = _hooks()
+    return 1.0 if hooks is None else float(hooks.warp())
+
+
+def _warped_block(block: Callable[[float], bool], sim_seconds: float) -> bool:
+    """Block for sim_seconds of simulated time in real slices; block(real) -> True ends early."""
+    remaining = float(sim_seconds)
+    while remaining > 0:
+        warp = _warp()
+        if warp <= 0:  # paused: simulated time stands still
+            if block(_MAX_REAL_SLICE):
+                return True
+            continue
+        real = min(remaining / warp, _MAX_REAL_SLICE)
+        if block(real):
+            return True
+        remaining -= real * warp
+    return block(0)
+
+
+class WarpedEvent(threading.Event):
+    """threading.Event whose wait(timeout) treats timeout as simulated seconds."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None:
+            return super().wait()
+        return _warped_block(super().wait, timeout)
+
+
+class _WarpedJoinThread(threading.Thread):
+    """threading.Thread whose join(timeout) treats timeout as simulated seconds (execution timeout)."""
+
+    def join(self, timeout: float | None = None) -> None:
+        if timeout is None:
+            super().join()
+            return
+
+        def block(real: float) -> bool:
+            threading.Thread.join(self, real)
+            return not self.is_alive()
+
+        _warped_block(block, timeout)
+
+
+def _warped_sleep(seconds: float) -> None:
+    def block(real: float) -> bool:
+        time.sleep(real)
+        return False
+
+    _warped_block(block, seconds)
+
+
+class _WarpClock:
+    """A wall clock that runs warp() times faster than real time (for Wait's elapsed-time check)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._real = time.monotonic()
+        self._sim = time.time()
+
+    def time(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            self._sim += (now - self._real) * max(_warp(), 0.0)
+            self._real = now
+            return self._sim
+
+
+class _ModuleShim:
+    """Stands in for a stdlib module inside one moto module: a few names replaced, the rest forwarded."""
+
+    def __init__(self, real: ModuleType, **overrides: Any) -> None:
+        self._real = real
+        self.__dict__.update(overrides)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _patch_time_warp(p: _Patches) -> None:
+    # Only the names the interpreter's wait sites use are replaced, inside those modules only.
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.program import program
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.asl.eval.callback import callback
+
+    # Wait: env.program_state_event (made in environment.py) .wait(); elapsed checked by time.time().
+    _require(environment, "threading", threading)
+    p.set(environment, "threading", _ModuleShim(threading, Event=WarpedEvent))
+    _require(wait_function, "time", time)
+    p.set(wait_function, "time", _ModuleShim(time, time=_WarpClock().time))
+    # Retry: time.sleep(interval_seconds).
+    _require(retrier_decl, "time", time)
+    p.set(retrier_decl, "time", _ModuleShim(time, sleep=_warped_sleep))
+    # Task TimeoutSeconds: threading.Event().wait(timeout_seconds).
+    _require(execute_state, "threading", threading)
+    p.set(execute_state, "threading", _ModuleShim(threading, Event=WarpedEvent))
+    # waitForTaskToken: callback / heartbeat endpoints wait on Event(timeout).
+    _require(callback, "Event", threading.Event)
+    p.set(callback, "Event", WarpedEvent)
+    # State machine TimeoutSeconds: worker_thread.join(timeout).
+    _require(program, "threading", threading)
+    p.set(program, "threading", _ModuleShim(threading, Thread=_WarpedJoinThread))
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Cached interpreter clients
+# --------------------------------------------------------------------------------------------------
+
+_client_lock = threading.Lock()
+_client_cache: dict[tuple[str, str, str | None], Any] = {}
+_client_creations = 0  # read by the canary test
+
+
+def _clear_client_cache() -> None:
+    global _client_creations
+    with _client_lock:
+        _client_cache.clear()
+        _client_creations = 0
+
+
+def _patch_client_cache(p: _Patches) -> None:
+    import sys
+
+    # Import the modules that use the name so that the scan below finds them all.
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory  # noqa: F401
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = _require(boto_client, "boto_client_for")
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        global _client_creations
+        # The same choice the original makes: in-process stub, or the server on $MOTO_PORT.
+        endpoint = None if botocore_stubber.enabled else f"http://localhost:{moto_server_port()}"
+        key = (region, service, endpoint)
+        with _client_lock:  # boto3's default session is not thread-safe for client creation
+            client = _client_cache.get(key)
+            if client is None:
+                client = original(region=region, service=service, state_credentials=state_credentials)
+                _client_cache[key] = client
+                _client_creations += 1
+            return client
+
+    p.set(boto_client, "boto_client_for", boto_client_for)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and vars(module).get("boto_client_for") is original:
+            p.set(module, "boto_client_for", boto_client_for)
+
+
+# --------------------------------------------------------------------------------------------------
+# 6./7. EC2: idempotent RunInstances, lifecycle that is not instant
+# --------------------------------------------------------------------------------------------------
+
+_STATE_CODES = {
+    "pending": 0,
+    "running": 16,
+    "shutting-down": 32,
+    "terminated": 48,
+    "stopping": 64,
+    "stopped": 80,
+}
+
+
+_token_lock = threading.RLock()
+
+
+def _set_state(instance: Any, name: str) -> None:
+    instance._state.name = name
+    instance._state.code = _STATE_CODES[name]
+
+
+def _fingerprint(params: Any) -> str:
+    items = {k: v for k, v in dict(params).items() if k != "ClientToken"}
+    return json.dumps(items, sort_keys=True, default=str)
+
+
+def _patch_ec2(p: _Patches) -> None:
+    from moto.core.responses import ActionResult
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.responses.instances import InstanceResponse
+
+    run_response = _require(InstanceResponse, "run_instances")
+    run_backend = _require(InstanceBackend, "run_instances")
+    terminate_backend = _require(InstanceBackend, "terminate_instances")
+
+    def run_instances_response(self: Any) -> Any:
+        # AWS: same ClientToken + same request -> the original reservation, nothing launched.
+        token = self._get_param("ClientToken")
+        bridge = _bridge
+        if not token or bridge is None:
+            return run_response(self)
+        key = (self.current_account, self.region, str(token))
+        fingerprint = _fingerprint(getattr(self, "params", None) or self.querystring)
+        with _token_lock:  # two racing retries with one token must launch once
+            known = bridge.client_tokens.get(key)
+            if known is not None:
+                reservation_id, known_fingerprint = known
+                if known_fingerprint != fingerprint:
+                    raise _emulator_error(
+                        "IdempotentParameterMismatch",
+                        "The client token you have provided is associated with a resource that "
+                        "has different parameters.",
+                    )
+                reservation = self.ec2_backend.reservations.get(reservation_id)
+                if reservation is not None:
+                    return ActionResult(reservation)
+            result = run_response(self)
+            bridge.client_tokens[key] = (result.result.id, fingerprint)
+            return result
+
+    def run_instances_backend(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reservation = run_backend(self, *args, **kwargs)
+        for instance in reservation.instances:
+            _set_state(instance, "pending")
+        hooks = _hooks()
+        if hooks is not None:
+            hooks.on_instances_launched([i.id for i in reservation.instances])
+        return reservation
+
+    def terminate_instances_backend(self: Any, instance_ids: list[str]) -> Any:
+        try:
+            before = {i.id: i.state for i in self.get_multi_instances_by_id(instance_ids)}
+        except Exception:
+            before = {}  # the original raises the proper API error below
+        result = terminate_backend(self, instance_ids)
+        terminating = []
+        for instance, _previous in result:
+            was = before.get(instance.id)
+            if was in ("shutting-down", "terminated"):
+                _set_state(instance, was)  # terminating again does not move it back or on
+            else:
+                _set_state(instance, "shutting-down")
+                terminating.append(instance.id)
+        hooks = _hooks()
+        if terminating and hooks is not None:
+            hooks.on_instances_terminating(terminating)
+        return result
+
+    p.set(InstanceResponse, "run_instances", run_instances_response)
+    p.set(InstanceBackend, "run_instances", run_instances_backend)
+    p.set(InstanceBackend, "terminate_instances", terminate_instances_backend)
+
+
+def _find_instance(instance_id: str) -> tuple[str, str, Any]:
+    from moto.ec2.models import ec2_backends
+
+    backend: Any
+    for account, region, backend in ec2_backends.iter_backends():
+        instance = backend.get_instance_by_id(instance_id)
+        if instance is not None:
+            return account, region, instance
+    raise KeyError(f"no such instance: {instance_id}")
+
+
+def _terminate_side_effects(account: str, region: str, instance: Any) -> None:
+    """What moto does for TerminateInstances: tear down the instance, tell ELBv2 and ASG."""
+    from moto.autoscaling import autoscaling_backends
+    from moto.elbv2 import elbv2_backends
+
+    instance.terminate()
+    autoscaling_backends[account][region].notify_terminate_instances([instance.id])
+    elbv2_backends[account][region].notify_terminate_instances([instance.id])
+
+
+def set_instance_state(instance_id: str, state: str) -> None:
+    """Move an instance's lifecycle on (the simulation's job; hooks are not called)."""
+    if state not in _STATE_CODES:
+        raise ValueError(f"unknown instance state {state!r}; expected one of {sorted(_STATE_CODES)}")
+    with _lock:
+        account, region, instance = _find_instance(instance_id)
+        current = instance.state
+        if current == state:
+            return
+        if current == "terminated":
+            raise ValueError(f"{instance_id} is terminated; it cannot become {state}")
+        if state in ("shutting-down", "terminated"):
+            if current != "shutting-down":
+                _terminate_side_effects(account, region, instance)
+        elif state in ("stopping", "stopped"):
+            if current not in ("stopping", "stopped"):
+                instance.stop()  # moto's stop side effects (NICs, state reason)
+        elif current in ("stopping", "stopped"):  # -> pending/running: moto's start side effects
+            instance.start()
+        _set_state(instance, state)
+
+
+def instance_state(instance_id: str) -> str:
+    return str(_find_instance(instance_id)[2].state)
+
+
+# --------------------------------------------------------------------------------------------------
+# 8. Target health from the simulation
+# --------------------------------------------------------------------------------------------------
+
+
+def _patch_elbv2(p: _Patches) -> None:
+    from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+
+    original = _require(FakeTargetGroup, "health_for")
+
+    def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        hooks = _hooks()
+        registered = self.targets.get(target["Id"])
+        if hooks is None or hooks.target_health is None or registered is None:
+            return original(self, target, ec2_backend)
+        if self.target_type != "instance":
+            return original(self, target, ec2_backend)
+        state, reason, description = hooks.target_health(self.arn, registered["Id"])
+        return FakeHealthStatus(
+            registered["Id"], registered["Port"], self.health_check_port, state, reason, description
+        )
+
+    p.set(FakeTargetGroup, "health_for", health_for)
+
+
+# --------------------------------------------------------------------------------------------------
+# 9. API fault injection
+# --------------------------------------------------------------------------------------------------
+
+
+_error_class: type[Exception] | None = None
+
+
+def _emulator_error(code: str, message: str) -> Exception:
+    """A moto ServiceException defined outside moto: moto looks up the error model of a moto-made
+    exception by its module's service name, which fails for moto.core itself."""
+    global _error_class
+    if _error_class is None:
+        from moto.core.exceptions import ServiceException
+
+        class _EmulatorError(ServiceException):
+            pass
+
+        _error_class = _EmulatorError
+    return _error_class(code, message)
+
+
+def _request_params(response: Any, action: str) -> dict[str, Any]:
+    """Top-level request params, parsed by moto's own protocol parsers from the botocore model."""
+    params = vars(response).get("params")
+    if params is None:
+        own = vars(response)
+        try:
+            response.parse_parameters(response.normalized_request)
+            params = response.params
+        except Exception:
+            params = None
+        finally:
+            own.pop("params", None)  # leave the response object as moto made it
+    if params is None:
+        try:
+            body = json.loads(response.body) if response.body else None
+        except (TypeError, ValueError):
+            body = None
+        if isinstance(body, dict):
+            params = body
+        else:
+            params = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in response.querystring.items()}
+    return dict(params)
+
+
+def _patch_fault_injection(p: _Patches) -> None:
+    from moto.core.responses import ActionResult, BaseResponse
+
+    original = _require(BaseResponse, "call_action")
+
+    def call_action(self: Any) -> Any:
+        # Every moto service (in-process stub and server) dispatches each request through here.
+        hooks = _hooks()
+        if hooks is None or hooks.fault_for is _no_fault:
+            return original(self)
+        try:
+            action = self._get_action()
+        except Exception:  # let moto report whatever it reports for such a request
+            action = None
+        if not action:
+            return original(self)
+        fault = hooks.fault_for(self.boto3_service_name, action, _request_params(self, action))
+        if fault is None:
+            return original(self)
+        # Serialise like a moto service error, in the service's own protocol; then force the status.
+        _, headers, body = self.serialized(ActionResult(_emulator_error(fault.code, fault.message)))
+        headers, body = self._enrich_response(headers, body)
+        return fault.status, headers, body
+
+    p.set(BaseResponse, "call_action", call_action)
+
+
+# --------------------------------------------------------------------------------------------------
+# 10. Named executions by default
+# --------------------------------------------------------------------------------------------------
+
+
+def _patch_named_executions(p: _Patches) -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = _require(StepFunctionsParserBackend, "start_execution")
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    p.set(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+# --------------------------------------------------------------------------------------------------
+# 11. Heartbeat timeouts named like AWS
+# --------------------------------------------------------------------------------------------------
+
+
+def _patch_heartbeat_timeout(p: _Patches) -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+
+    from_error = _require(StateTask, "_from_error")
+    eval_body = _require(ErrorEqualsDecl, "_eval_body")
+    heartbeat = StatesErrorNameType.StatesHeartbeatTimeout
+    timeout_name = StatesErrorName(typ=StatesErrorNameType.StatesTimeout)
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, HeartbeatTimeoutError):
+            return from_error(self, env, ex)
+        timed_out = self._get_timed_out_failure_event(env)  # TaskTimedOut with the resource details
+        details: Any = copy.deepcopy(timed_out.event_details) or {}
+        for spec in details.values():
+            spec["error"] = heartbeat.to_name()
+        return FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=heartbeat),
+            event_type=timed_out.event_type,
+            event_details=details,
+        )
+
+    def _eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1] if env.stack else None
+        if isinstance(error_name, StatesErrorName) and error_name.typ == heartbeat and timeout_name in self.error_names:
+            env.stack.pop()
+            env.stack.append(True)  # States.Timeout also covers heartbeat timeouts
+            return
+        eval_body(self, env)
+
+    p.set(StateTask, "_from_error", _from_error)
+    p.set(ErrorEqualsDecl, "_eval_body", _eval_body)
+
+
+# --------------------------------------------------------------------------------------------------
+# 12. Instance and primary ENI share one set of security groups
+# --------------------------------------------------------------------------------------------------
+
+
+def _patch_eni_security_groups(p: _Patches) -> None:
+    # moto keeps instance.security_groups (from launch) and eni._group_set apart and reports their
+    # union (NetworkInterface.group_set); on AWS they are one list, replaced by either API.
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
+    from moto.ec2.models.instances import InstanceBackend
+
+    modify_eni = _require(NetworkInterfaceBackend, "modify_network_interface_attribute")
+    modify_instance = _require(InstanceBackend, "modify_instance_security_groups")
+
+    def modify_network_interface_attribute(
+        self: Any, eni_id: str, group_ids: list[str], *args: Any, **kwargs: Any
+    ) -> Any:
+        result = modify_eni(self, eni_id, group_ids, *args, **kwargs)
+        eni = self.get_network_interface(eni_id)
+        if group_ids and eni.instance is not None and eni.device_index == 0:
+            eni.instance.security_groups = list(eni._group_set)
+        return result
+
+    def modify_instance_security_groups(self: Any, instance_id: str, new_group_id_list: list[str]) -> Any:
+        instance = modify_instance(self, instance_id, new_group_id_list)
+        primary = instance.nics.get(0)
+        if primary is not None:
+            primary._group_set = list(instance.security_groups)
+        return instance
+
+    p.set(NetworkInterfaceBackend, "modify_network_interface_attribute", modify_network_interface_attribute)
+    p.set(InstanceBackend, "modify_instance_security_groups", modify_instance_security_groups)

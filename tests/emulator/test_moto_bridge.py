@@ -1,0 +1,1005 @@
+"""Canary tests for swr.emulator.moto_bridge: one (or more) per moto patch.
+
+Each test proves a patch still works against the pinned moto, so that a moto upgrade that moves
+the internals we patch fails here, loudly, rather than somewhere in a scenario.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from swr.emulator import moto_bridge
+from swr.emulator.moto_bridge import ApiFault, BridgeHooks
+from tests.emulator import sample_handlers
+
+REGION = "ap-northeast-1"
+HANDLERS = "tests.emulator.sample_handlers"
+NO_RETRIES = Config(retries={"total_max_attempts": 1})
+
+
+# --------------------------------------------------------------------------------------------------
+# Fixtures and helpers
+# --------------------------------------------------------------------------------------------------
+
+
+_clients: dict[tuple[str, str | None], Any] = {}
+
+
+@pytest.fixture
+def hooks() -> Iterator[BridgeHooks]:
+    hooks = BridgeHooks(warp=lambda: 100.0)
+    _clients.clear()
+    sample_handlers.CALLS.clear()
+    sample_handlers.RECEIVED.clear()
+    sample_handlers.RECEIVED_EVENT.clear()
+    moto_bridge.start(hooks, region=REGION)
+    try:
+        yield hooks
+    finally:
+        moto_bridge.stop()
+
+
+def client(service: str, endpoint_url: str | None = None) -> Any:
+    """One client per service (and endpoint) per test: creating boto3 clients is the slow part."""
+    key = (service, endpoint_url)
+    if key not in _clients:
+        _clients[key] = boto3.client(  # type: ignore[call-overload]
+            service, region_name=REGION, config=NO_RETRIES, endpoint_url=endpoint_url
+        )
+    return _clients[key]
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("placeholder.py", "")
+    return buf.getvalue()
+
+
+def role_arn() -> str:
+    iam = client("iam")
+    try:
+        return str(iam.get_role(RoleName="canary")["Role"]["Arn"])
+    except ClientError:
+        return str(iam.create_role(RoleName="canary", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+
+
+def make_function(name: str, handler: str) -> str:
+    fn = client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role_arn(),
+        Handler=f"{HANDLERS}.{handler}",
+        Code={"ZipFile": _zip()},
+    )
+    return str(fn["FunctionArn"])
+
+
+def make_state_machine(definition: dict[str, Any], name: str | None = None) -> str:
+    sfn = client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=name or f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role_arn()
+    )["stateMachineArn"]
+    return str(arn)
+
+
+def wait_done(execution_arn: str, timeout: float = 10.0) -> dict[str, Any]:
+    sfn = client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while True:
+        desc: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if desc["status"] != "RUNNING":
+            return desc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"execution still running after {timeout}s: {execution_arn}")
+        time.sleep(0.02)
+
+
+def run(state_machine_arn: str, payload: Any = None, timeout: float = 10.0) -> tuple[dict[str, Any], float]:
+    started = time.monotonic()
+    arn = client("stepfunctions").start_execution(stateMachineArn=state_machine_arn, input=json.dumps(payload or {}))[
+        "executionArn"
+    ]
+    desc = wait_done(arn, timeout)
+    return desc, time.monotonic() - started
+
+
+def history(execution_arn: str) -> list[dict[str, Any]]:
+    return list(client("stepfunctions").get_execution_history(executionArn=execution_arn)["events"])
+
+
+def executions(state_machine_arn: str) -> list[dict[str, Any]]:
+    return list(client("stepfunctions").list_executions(stateMachineArn=state_machine_arn)["executions"])
+
+
+def eventually(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def make_subnet() -> str:
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{REGION}a")
+    return str(subnet["Subnet"]["SubnetId"])
+
+
+def run_instance(subnet: str, token: str | None = None, instance_type: str = "m5.large") -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"ClientToken": token} if token else {}
+    reservation = client("ec2").run_instances(
+        ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType=instance_type, SubnetId=subnet, **kwargs
+    )
+    return dict(reservation)
+
+
+def describe_instance(instance_id: str) -> dict[str, Any]:
+    reservations = client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return dict(reservations[0]["Instances"][0])
+
+
+def task(resource: str, **extra: Any) -> dict[str, Any]:
+    return {"Type": "Task", "Resource": resource, **extra}
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Lambda runs real code in-process
+# --------------------------------------------------------------------------------------------------
+
+
+def test_invoke_runs_the_handler_in_process_with_a_context(hooks: BridgeHooks) -> None:
+    arn = make_function("echo", "echo")
+    lam = client("lambda")
+
+    resp = lam.invoke(FunctionName="echo", Payload=json.dumps({"a": 1}))
+    body = json.loads(resp["Payload"].read())
+
+    assert "FunctionError" not in resp
+    assert body["event"] == {"a": 1}
+    assert body["function_name"] == "echo"
+    assert body["arn"] == arn
+    assert body["memory"] == 128
+    assert body["has_time_left"] is True
+    uuid.UUID(body["request_id"])
+
+
+def test_handler_boto3_calls_reach_the_same_backends(hooks: BridgeHooks) -> None:
+    run_instance(make_subnet())
+    make_function("count", "count_instances")
+
+    resp = client("lambda").invoke(FunctionName="count", Payload=b"{}")
+
+    assert json.loads(resp["Payload"].read()) == {"instances": 1}
+
+
+def test_powertools_decorators_accept_the_context(hooks: BridgeHooks) -> None:
+    make_function("pt", "powertools")
+
+    resp = client("lambda").invoke(FunctionName="pt", Payload=b"{}")
+
+    assert "FunctionError" not in resp
+    assert json.loads(resp["Payload"].read()) == {"ok": True}
+
+
+def test_handler_errors_are_reported_like_the_python_runtime(hooks: BridgeHooks) -> None:
+    make_function("refuse", "refuse")
+    make_function("marshal", "not_json")
+    client("lambda").create_function(
+        FunctionName="missing",
+        Runtime="python3.11",
+        Role=role_arn(),
+        Handler="tests.emulator.no_such_module.handler",
+        Code={"ZipFile": _zip()},
+    )
+    lam = client("lambda")
+
+    refused = lam.invoke(FunctionName="refuse", Payload=json.dumps({"who": "node-a"}))
+    body = json.loads(refused["Payload"].read())
+    assert refused["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "PermitRefused"
+    assert body["errorMessage"] == "no permit for node-a"
+    assert any("sample_handlers.py" in frame for frame in body["stackTrace"])
+    assert "moto_bridge" not in body["stackTrace"][0]  # the trace starts in the handler, as on AWS
+
+    marshal = lam.invoke(FunctionName="marshal", Payload=b"{}")
+    assert marshal["FunctionError"] == "Unhandled"
+    assert json.loads(marshal["Payload"].read())["errorType"] == "Runtime.MarshalError"
+
+    missing = lam.invoke(FunctionName="missing", Payload=b"{}")
+    assert missing["FunctionError"] == "Unhandled"
+    assert json.loads(missing["Payload"].read())["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_event_invocation_runs_asynchronously(hooks: BridgeHooks) -> None:
+    make_function("record", "record")
+
+    resp = client("lambda").invoke(FunctionName="record", InvocationType="Event", Payload=b'{"x": 1}')
+
+    assert resp["StatusCode"] == 202
+    assert sample_handlers.RECEIVED_EVENT.wait(5)
+    assert sample_handlers.RECEIVED == [{"x": 1}]
+
+
+def test_lambda_tasks_of_both_resource_forms_run_the_handler(hooks: BridgeHooks) -> None:
+    arn = make_function("echo", "echo")
+    sm = make_state_machine(
+        {
+            "StartAt": "Optimised",
+            "States": {
+                "Optimised": task(
+                    "arn:aws:states:::lambda:invoke",
+                    Parameters={"FunctionName": "echo", "Payload": {"via": "lambda:invoke"}},
+                    ResultSelector={"body.$": "$.Payload"},
+                    ResultPath="$.optimised",
+                    Next="Bare",
+                ),
+                "Bare": task(arn, Parameters={"via": "bare-arn"}, ResultPath="$.bare", End=True),
+            },
+        }
+    )
+
+    desc, _ = run(sm, {"start": True})
+
+    assert desc["status"] == "SUCCEEDED", desc
+    output = json.loads(desc["output"])
+    assert output["optimised"]["body"]["event"] == {"via": "lambda:invoke"}
+    assert output["bare"]["event"] == {"via": "bare-arn"}
+    assert sample_handlers.CALLS["echo"] == 2
+
+
+@pytest.mark.parametrize("form", ["lambda:invoke", "bare-arn"])
+def test_handler_exception_class_is_the_error_name_for_retry_and_catch(hooks: BridgeHooks, form: str) -> None:
+    arn = make_function("refuse", "refuse")
+    if form == "lambda:invoke":
+        resource, params = "arn:aws:states:::lambda:invoke", {"FunctionName": "refuse", "Payload.$": "$"}
+        interval = 30  # the time-warp canary for Retry: 2 x 30 declared seconds in well under 2 s
+    else:
+        resource, params = arn, {"who.$": "$.who"}
+        interval = 1
+    sm = make_state_machine(
+        {
+            "StartAt": "Admit",
+            "States": {
+                "Admit": task(
+                    resource,
+                    Parameters=params,
+                    Retry=[
+                        {
+                            "ErrorEquals": ["PermitRefused"],
+                            "IntervalSeconds": interval,
+                            "MaxAttempts": 2,
+                            "BackoffRate": 1,
+                        }
+                    ],
+                    Catch=[{"ErrorEquals": ["PermitRefused"], "ResultPath": "$.error", "Next": "Refused"}],
+                    End=True,
+                ),
+                "Refused": {"Type": "Pass", "End": True},
+            },
+        }
+    )
+
+    desc, elapsed = run(sm, {"who": "node-a"})
+
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"])["error"]["Error"] == "PermitRefused"
+    assert sample_handlers.CALLS["refuse"] == 3  # first try + 2 retries
+    assert elapsed < 2.0
+    failed_type = "TaskFailed" if form == "lambda:invoke" else "LambdaFunctionFailed"
+    details_key = "taskFailedEventDetails" if form == "lambda:invoke" else "lambdaFunctionFailedEventDetails"
+    failures = [e for e in history(desc["executionArn"]) if e["type"] == failed_type]
+    assert len(failures) == 3
+    assert failures[0][details_key]["error"] == "PermitRefused"
+    assert json.loads(failures[0][details_key]["cause"])["errorMessage"] == "no permit for node-a"
+
+
+def test_wait_for_task_token_is_completed_from_another_thread(hooks: BridgeHooks) -> None:
+    make_function("record", "record")
+    sm = make_state_machine(
+        {
+            "StartAt": "Hold",
+            "States": {
+                "Hold": task(
+                    "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    Parameters={"FunctionName": "record", "Payload": {"token.$": "$$.Task.Token"}},
+                    TimeoutSeconds=3600,
+                    End=True,
+                )
+            },
+        }
+    )
+
+    def answer() -> None:
+        assert sample_handlers.RECEIVED_EVENT.wait(5)
+        token = sample_handlers.RECEIVED[0]["token"]
+        client("stepfunctions").send_task_success(taskToken=token, output=json.dumps({"granted": True}))
+
+    responder = threading.Thread(target=answer)
+    responder.start()
+    desc, _ = run(sm)
+    responder.join()
+
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"]) == {"granted": True}
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. EventBridge rules start executions / invoke Lambdas
+# --------------------------------------------------------------------------------------------------
+
+
+def _put(source: str, detail: dict[str, Any], detail_type: str = "Canary") -> dict[str, Any]:
+    entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}
+    return dict(client("events").put_events(Entries=[entry]))
+
+
+def test_rule_with_state_machine_target_starts_one_execution_with_the_event(hooks: BridgeHooks) -> None:
+    sm = make_state_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    events = client("events")
+    events.put_rule(Name="canary", EventPattern=json.dumps({"source": ["swr.canary"]}))
+    events.put_targets(Rule="canary", Targets=[{"Id": "sm", "Arn": sm, "RoleArn": role_arn()}])
+
+    resp = _put("swr.canary", {"node": "a"})
+    assert resp["FailedEntryCount"] == 0
+    eventually(lambda: len(executions(sm)) == 1)
+    desc = wait_done(executions(sm)[0]["executionArn"])
+    event = json.loads(desc["input"])
+    assert event["source"] == "swr.canary"
+    assert event["detail-type"] == "Canary"
+    assert event["detail"] == {"node": "a"}
+    assert event["id"] == resp["Entries"][0]["EventId"]
+    assert event["account"] == "123456789012" and event["region"] == REGION
+    assert event["time"].endswith("Z") and "T" in event["time"]  # ISO 8601, as AWS delivers it
+    uuid.UUID(executions(sm)[0]["name"])
+
+    _put("someone.else", {"node": "b"})
+    time.sleep(0.1)
+    assert len(executions(sm)) == 1
+
+
+def test_rule_target_input_path_transformer_and_disabled_rule(hooks: BridgeHooks) -> None:
+    sm_path = make_state_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    sm_tx = make_state_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    sm_off = make_state_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    events = client("events")
+    pattern = json.dumps({"source": ["swr.canary"]})
+    events.put_rule(Name="on", EventPattern=pattern)
+    events.put_targets(
+        Rule="on",
+        Targets=[
+            {"Id": "path", "Arn": sm_path, "InputPath": "$.detail"},
+            {
+                "Id": "tx",
+                "Arn": sm_tx,
+                "InputTransformer": {
+                    "InputPathsMap": {"n": "$.detail.node"},
+                    "InputTemplate": '{"node": "<n>", "kind": "failover"}',
+                },
+            },
+        ],
+    )
+    events.put_rule(Name="off", EventPattern=pattern, State="DISABLED")
+    events.put_targets(Rule="off", Targets=[{"Id": "off", "Arn": sm_off}])
+
+    _put("swr.canary", {"node": "a", "extra": 1})
+
+    eventually(lambda: len(executions(sm_path)) == 1 and len(executions(sm_tx)) == 1)
+    assert json.loads(wait_done(executions(sm_path)[0]["executionArn"])["input"]) == {"node": "a", "extra": 1}
+    assert json.loads(wait_done(executions(sm_tx)[0]["executionArn"])["input"]) == {
+        "node": "a",
+        "kind": "failover",
+    }
+    assert executions(sm_off) == []
+
+
+def test_rule_with_lambda_target_invokes_it_and_other_targets_do_not_break_put_events(
+    hooks: BridgeHooks,
+) -> None:
+    fn = make_function("record", "record")
+    topic = client("sns").create_topic(Name="t")["TopicArn"]  # a target moto cannot deliver to
+    events = client("events")
+    events.put_rule(Name="canary", EventPattern=json.dumps({"source": ["swr.canary"]}))
+    events.put_targets(Rule="canary", Targets=[{"Id": "sns", "Arn": topic}, {"Id": "fn", "Arn": fn}])
+
+    assert _put("swr.canary", {"node": "a"})["FailedEntryCount"] == 0
+
+    assert sample_handlers.RECEIVED_EVENT.wait(5)
+    assert sample_handlers.RECEIVED[0]["detail"] == {"node": "a"}
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. CloudWatch alarm state changes emit events
+# --------------------------------------------------------------------------------------------------
+
+
+def test_alarm_state_change_publishes_the_aws_event(hooks: BridgeHooks) -> None:
+    seen: list[dict[str, Any]] = []
+    hooks.on_alarm_event = seen.append
+    sm = make_state_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    events = client("events")
+    events.put_rule(
+        Name="alarms",
+        EventPattern=json.dumps({"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}),
+    )
+    events.put_targets(Rule="alarms", Targets=[{"Id": "sm", "Arn": sm}])
+    cw = client("cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName="node-a-down",
+        Namespace="AWS/EC2",
+        MetricName="StatusCheckFailed",
+        Dimensions=[{"Name": "InstanceId", "Value": "i-0123456789abcdef0"}],
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=2,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+
+    cw.set_alarm_state(AlarmName="node-a-down", StateValue="ALARM", StateReason="checks failed")
+    cw.set_alarm_state(AlarmName="node-a-down", StateValue="ALARM", StateReason="still failing")
+
+    eventually(lambda: len(executions(sm)) >= 1)
+    time.sleep(0.2)
+    assert len(executions(sm)) == 1  # no event when the value does not change
+    event = json.loads(wait_done(executions(sm)[0]["executionArn"])["input"])
+    assert event["source"] == "aws.cloudwatch"
+    assert event["detail-type"] == "CloudWatch Alarm State Change"
+    alarm_arn = cw.describe_alarms(AlarmNames=["node-a-down"])["MetricAlarms"][0]["AlarmArn"]
+    assert event["resources"] == [alarm_arn]
+    detail = event["detail"]
+    assert detail["alarmName"] == "node-a-down"
+    assert detail["state"]["value"] == "ALARM"
+    assert detail["state"]["reason"] == "checks failed"
+    assert detail["previousState"]["value"] == "OK"
+    metric = detail["configuration"]["metrics"][0]
+    assert metric["returnData"] is True
+    assert metric["metricStat"] == {
+        "metric": {
+            "namespace": "AWS/EC2",
+            "name": "StatusCheckFailed",
+            "dimensions": {"InstanceId": "i-0123456789abcdef0"},
+        },
+        "period": 60,
+        "stat": "Maximum",
+    }
+    assert seen == [event]
+
+    cw.set_alarm_state(AlarmName="node-a-down", StateValue="OK", StateReason="recovered")
+    eventually(lambda: len(executions(sm)) == 2)
+    assert [e["detail"]["state"]["value"] for e in seen] == ["ALARM", "OK"]
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. Time warp
+# --------------------------------------------------------------------------------------------------
+
+
+def test_wait_state_is_warped(hooks: BridgeHooks) -> None:
+    sm = make_state_machine({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 50, "End": True}}})
+
+    desc, elapsed = run(sm)
+
+    assert desc["status"] == "SUCCEEDED"
+    assert 0.3 < elapsed < 2.0  # 50 simulated s at warp 100 = 0.5 s real
+    types = [e["type"] for e in history(desc["executionArn"])]
+    assert types == ["ExecutionStarted", "WaitStateEntered", "WaitStateExited", "ExecutionSucceeded"]
+
+
+def test_timeouts_and_heartbeats_are_warped(hooks: BridgeHooks) -> None:
+    make_function("record", "record")
+    sfn = client("stepfunctions")
+
+    def hold(**timing: Any) -> str:
+        return make_state_machine(
+            {
+                "StartAt": "Hold",
+                "States": {
+                    "Hold": task(
+                        "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                        Parameters={"FunctionName": "record", "Payload": {"token.$": "$$.Task.Token"}},
+                        **({"End": True} if "Catch" not in timing else {}),
+                        **timing,
+                    ),
+                    "Caught": {"Type": "Pass", "End": True},
+                },
+            }
+        )
+
+    timeout_sm = hold(TimeoutSeconds=300)
+    heartbeat_sm = hold(TimeoutSeconds=3600, HeartbeatSeconds=100)
+    caught_sm = hold(
+        TimeoutSeconds=3600,  # without it moto defaults TimeoutSeconds to 60 when HeartbeatSeconds is set
+        HeartbeatSeconds=100,
+        Catch=[{"ErrorEquals": ["States.Timeout"], "Next": "Caught"}],  # AWS: covers heartbeats too
+    )
+    program_sm = make_state_machine(
+        {"TimeoutSeconds": 100, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1000, "End": True}}}
+    )
+    started = time.monotonic()
+    arns = [
+        sfn.start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+        for sm in (timeout_sm, heartbeat_sm, caught_sm, program_sm)
+    ]
+    timed_out, heartbeat, caught, program = (wait_done(arn, timeout=10) for arn in arns)
+    elapsed = time.monotonic() - started
+
+    assert (timed_out["status"], timed_out.get("error")) == ("FAILED", "States.Timeout")
+    assert (heartbeat["status"], heartbeat.get("error")) == ("FAILED", "States.HeartbeatTimeout")
+    assert caught["status"] == "SUCCEEDED"
+    assert json.loads(caught["output"])["Error"] == "States.HeartbeatTimeout"
+    assert program["status"] == "TIMED_OUT"
+    assert elapsed < 6.0  # 300 simulated s = 3 s real at warp 100
+    scheduled = [e for e in history(arns[0]) if e["type"] == "TaskScheduled"]
+    assert scheduled[0]["taskScheduledEventDetails"]["timeoutInSeconds"] == 300  # declared, not warped
+    heartbeat_events = {e["type"]: e for e in history(arns[1])}
+    assert heartbeat_events["TaskScheduled"]["taskScheduledEventDetails"]["heartbeatInSeconds"] == 100
+    assert heartbeat_events["TaskTimedOut"]["taskTimedOutEventDetails"]["error"] == "States.HeartbeatTimeout"
+
+
+def test_warp_is_read_live_and_zero_pauses(hooks: BridgeHooks) -> None:
+    factor = [0.0]
+    hooks.warp = lambda: factor[0]
+    sm = make_state_machine({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}})
+    arn = client("stepfunctions").start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+    time.sleep(0.3)
+    assert client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"  # paused
+
+    factor[0] = 1000.0  # takes effect within one real slice (0.5 s)
+
+    assert wait_done(arn, timeout=3)["status"] == "SUCCEEDED"
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Cached interpreter clients
+# --------------------------------------------------------------------------------------------------
+
+
+def test_interpreter_reuses_one_client_for_many_tasks(hooks: BridgeHooks) -> None:
+    arn = make_function("echo", "echo")
+    sm = make_state_machine(
+        {
+            "StartAt": "One",
+            "States": {
+                "One": task("arn:aws:states:::lambda:invoke", Parameters={"FunctionName": "echo"}, Next="Two"),
+                "Two": task(arn, End=True),
+            },
+        }
+    )
+
+    desc, _ = run(sm)
+    run(sm)
+
+    assert desc["status"] == "SUCCEEDED"
+    assert sample_handlers.CALLS["echo"] == 4
+    assert moto_bridge._client_creations == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. Idempotent RunInstances
+# --------------------------------------------------------------------------------------------------
+
+
+def test_run_instances_honours_client_token(hooks: BridgeHooks) -> None:
+    launched: list[list[str]] = []
+    hooks.on_instances_launched = launched.append
+    subnet = make_subnet()
+
+    first = run_instance(subnet, token="failover-1")
+    again = run_instance(subnet, token="failover-1")
+    other = run_instance(subnet, token="failover-2")
+
+    first_id = first["Instances"][0]["InstanceId"]
+    assert again["ReservationId"] == first["ReservationId"]
+    assert again["Instances"][0]["InstanceId"] == first_id
+    assert other["Instances"][0]["InstanceId"] != first_id
+    assert len(launched) == 2  # the replay launched nothing
+    all_ids = [i["InstanceId"] for r in client("ec2").describe_instances()["Reservations"] for i in r["Instances"]]
+    assert len(all_ids) == 2
+    with pytest.raises(ClientError) as err:
+        run_instance(subnet, token="failover-1", instance_type="c5.large")
+    assert err.value.response["Error"]["Code"] == "IdempotentParameterMismatch"
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. EC2 lifecycle is not instant
+# --------------------------------------------------------------------------------------------------
+
+
+def _state_names(state: str) -> list[str]:
+    filters = [{"Name": "instance-state-name", "Values": [state]}]
+    reservations = client("ec2").describe_instances(Filters=filters)["Reservations"]
+    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
+
+
+def test_new_instances_are_pending_until_the_simulation_runs_them(hooks: BridgeHooks) -> None:
+    launched: list[list[str]] = []
+    hooks.on_instances_launched = launched.append
+
+    reservation = run_instance(make_subnet())
+    instance_id = reservation["Instances"][0]["InstanceId"]
+
+    assert reservation["Instances"][0]["State"] == {"Code": 0, "Name": "pending"}
+    assert launched == [[instance_id]]
+    assert describe_instance(instance_id)["State"] == {"Code": 0, "Name": "pending"}
+    assert _state_names("pending") == [instance_id] and _state_names("running") == []
+
+    moto_bridge.set_instance_state(instance_id, "running")
+
+    assert describe_instance(instance_id)["State"] == {"Code": 16, "Name": "running"}
+    assert _state_names("running") == [instance_id]
+    assert moto_bridge.instance_state(instance_id) == "running"
+    for state, code in (("stopping", 64), ("stopped", 80), ("pending", 0), ("running", 16)):
+        moto_bridge.set_instance_state(instance_id, state)
+        assert describe_instance(instance_id)["State"] == {"Code": code, "Name": state}
+
+
+def test_terminate_leaves_instances_shutting_down_until_the_simulation_ends_them(hooks: BridgeHooks) -> None:
+    terminating: list[list[str]] = []
+    hooks.on_instances_terminating = terminating.append
+    instance_id = run_instance(make_subnet())["Instances"][0]["InstanceId"]
+    moto_bridge.set_instance_state(instance_id, "running")
+    ec2 = client("ec2")
+
+    resp = ec2.terminate_instances(InstanceIds=[instance_id])
+
+    assert resp["TerminatingInstances"][0]["CurrentState"]["Name"] == "shutting-down"
+    assert describe_instance(instance_id)["State"] == {"Code": 32, "Name": "shutting-down"}
+    assert _state_names("shutting-down") == [instance_id]
+    assert terminating == [[instance_id]]
+
+    ec2.terminate_instances(InstanceIds=[instance_id])  # repeated: no second hook call
+    assert terminating == [[instance_id]]
+
+    moto_bridge.set_instance_state(instance_id, "terminated")
+
+    assert describe_instance(instance_id)["State"] == {"Code": 48, "Name": "terminated"}
+    assert _state_names("terminated") == [instance_id] and _state_names("shutting-down") == []
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    assert moto_bridge.instance_state(instance_id) == "terminated"
+    with pytest.raises(ValueError):
+        moto_bridge.set_instance_state(instance_id, "running")
+
+
+def test_simulation_can_kill_a_running_instance(hooks: BridgeHooks) -> None:
+    instance_id = run_instance(make_subnet())["Instances"][0]["InstanceId"]
+    moto_bridge.set_instance_state(instance_id, "running")
+
+    moto_bridge.set_instance_state(instance_id, "terminated")
+
+    assert describe_instance(instance_id)["State"] == {"Code": 48, "Name": "terminated"}
+    with pytest.raises(KeyError):
+        moto_bridge.instance_state("i-00000000000000000")
+
+
+def test_instance_and_primary_eni_share_one_set_of_security_groups(hooks: BridgeHooks) -> None:
+    ec2 = client("ec2")
+    subnet = make_subnet()
+    vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+    app, fence = (
+        ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"] for name in ("app", "fence")
+    )
+    instance = client("ec2").run_instances(
+        ImageId="ami-12345678", MinCount=1, MaxCount=1, SubnetId=subnet, SecurityGroupIds=[app]
+    )["Instances"][0]
+    eni = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
+
+    def groups() -> tuple[list[str], list[str]]:
+        found = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Groups"]
+        described = describe_instance(instance["InstanceId"])["SecurityGroups"]
+        return [g["GroupId"] for g in found], [g["GroupId"] for g in described]
+
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[fence])
+    assert groups() == ([fence], [fence])  # the launch group is gone: the fence holds
+
+    ec2.modify_instance_attribute(InstanceId=instance["InstanceId"], Groups=[app])
+    assert groups() == ([app], [app])
+
+
+# --------------------------------------------------------------------------------------------------
+# 8. Target health from the simulation
+# --------------------------------------------------------------------------------------------------
+
+
+def test_target_health_comes_from_the_simulation_for_registered_instances(hooks: BridgeHooks) -> None:
+    subnet = make_subnet()
+    vpc = client("ec2").describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+    a, b = (run_instance(subnet)["Instances"][0]["InstanceId"] for _ in range(2))
+    for instance_id in (a, b):
+        moto_bridge.set_instance_state(instance_id, "running")
+    elb = client("elbv2")
+    tg = elb.create_target_group(Name="tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")
+    tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": a}, {"Id": b}])
+    elb.deregister_targets(TargetGroupArn=tg_arn, Targets=[{"Id": b}])
+
+    def health(target_group_arn: str, instance_id: str) -> tuple[str, str | None, str | None]:
+        assert target_group_arn == tg_arn
+        return ("unhealthy", "Target.FailedHealthChecks", "Health checks failed")
+
+    def describe(*ids: str) -> dict[str, dict[str, Any]]:
+        targets = {"Targets": [{"Id": i} for i in ids]} if ids else {}
+        found = elb.describe_target_health(TargetGroupArn=tg_arn, **targets)["TargetHealthDescriptions"]
+        return {d["Target"]["Id"]: d["TargetHealth"] for d in found}
+
+    assert describe()[a]["State"] == "healthy"  # hook unset: moto's answer
+
+    hooks.target_health = health
+
+    assert describe() == {
+        a: {"State": "unhealthy", "Reason": "Target.FailedHealthChecks", "Description": "Health checks failed"}
+    }
+    assert describe(b)[b]["State"] == "unused"  # deregistered: moto's answer
+    assert describe("i-00000000000000000")["i-00000000000000000"]["Reason"] == "Target.NotRegistered"
+
+
+# --------------------------------------------------------------------------------------------------
+# 9. API fault injection
+# --------------------------------------------------------------------------------------------------
+
+
+def _fault_when(hooks: BridgeHooks, service: str, action: str, fault: ApiFault) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+
+    def fault_for(s: str, a: str, params: dict[str, Any]) -> ApiFault | None:
+        if (s, a) == (service, action):
+            seen.append(params)
+            return fault
+        return None
+
+    hooks.fault_for = fault_for
+    return seen
+
+
+def _raises(call: Any, code: str, status: int) -> ClientError:
+    with pytest.raises(ClientError) as err:
+        call()
+    assert err.value.response["Error"]["Code"] == code
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    return err.value
+
+
+def test_fault_ec2_query_protocol(hooks: BridgeHooks) -> None:
+    subnet = make_subnet()
+    seen = _fault_when(hooks, "ec2", "RunInstances", ApiFault("RequestLimitExceeded", "Request limit exceeded."))
+
+    err = _raises(lambda: run_instance(subnet), "RequestLimitExceeded", 400)
+
+    assert err.response["Error"]["Message"] == "Request limit exceeded."
+    assert seen[0]["SubnetId"] == subnet and seen[0]["InstanceType"] == "m5.large"
+    assert client("ec2").describe_instances()["Reservations"] == []  # nothing executed
+
+
+def test_fault_dynamodb_json_protocol(hooks: BridgeHooks) -> None:
+    ddb = client("dynamodb")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    seen = _fault_when(hooks, "dynamodb", "GetItem", ApiFault("ThrottlingException", "Rate exceeded"))
+
+    _raises(lambda: ddb.get_item(TableName="t", Key={"pk": {"S": "a"}}), "ThrottlingException", 400)
+
+    assert seen[0]["TableName"] == "t" and seen[0]["Key"] == {"pk": {"S": "a"}}
+    ddb.put_item(TableName="t", Item={"pk": {"S": "a"}})  # other actions unaffected
+
+
+def test_fault_elbv2_query_protocol_server_error(hooks: BridgeHooks) -> None:
+    seen = _fault_when(hooks, "elbv2", "RegisterTargets", ApiFault("ServiceUnavailable", "try later", 503))
+    tg = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/tg/0123456789abcdef"
+
+    _raises(
+        lambda: client("elbv2").register_targets(TargetGroupArn=tg, Targets=[{"Id": "i-0"}]),
+        "ServiceUnavailable",
+        503,
+    )
+    assert seen[0]["TargetGroupArn"] == tg
+
+
+@pytest.mark.parametrize(
+    ("service", "action", "call"),
+    [
+        ("stepfunctions", "ListStateMachines", lambda: client("stepfunctions").list_state_machines()),
+        ("events", "PutEvents", lambda: _put("swr.canary", {})),
+        ("cloudwatch", "DescribeAlarms", lambda: client("cloudwatch").describe_alarms()),
+        ("efs", "DescribeFileSystems", lambda: client("efs").describe_file_systems()),
+        ("lambda", "ListFunctions", lambda: client("lambda").list_functions()),
+    ],
+)
+def test_fault_other_protocols(hooks: BridgeHooks, service: str, action: str, call: Any) -> None:
+    _fault_when(hooks, service, action, ApiFault("InternalError", "boom", 500))
+
+    _raises(call, "InternalError", 500)
+
+
+def test_fault_describe_execution(hooks: BridgeHooks) -> None:
+    sm = make_state_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    desc, _ = run(sm)
+    seen = _fault_when(hooks, "stepfunctions", "DescribeExecution", ApiFault("ThrottlingException", "slow down"))
+
+    _raises(
+        lambda: client("stepfunctions").describe_execution(executionArn=desc["executionArn"]),
+        "ThrottlingException",
+        400,
+    )
+    assert seen == [{"executionArn": desc["executionArn"]}]
+
+
+def test_fault_reaches_the_interpreters_own_lambda_calls(hooks: BridgeHooks) -> None:
+    arn = make_function("echo", "echo")
+    sm = make_state_machine(
+        {
+            "StartAt": "Opt",
+            "States": {
+                "Opt": task(
+                    "arn:aws:states:::lambda:invoke",
+                    Parameters={"FunctionName": "echo"},
+                    Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.opt", "Next": "Bare"}],
+                    End=True,
+                ),
+                "Bare": task(
+                    arn,
+                    Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.bare", "Next": "Done"}],
+                    End=True,
+                ),
+                "Done": {"Type": "Pass", "End": True},
+            },
+        }
+    )
+    _fault_when(hooks, "lambda", "Invoke", ApiFault("TooManyRequestsException", "Rate exceeded", 429))
+
+    desc, _ = run(sm)
+
+    output = json.loads(desc["output"])
+    assert output["opt"]["Error"] == "Lambda.TooManyRequestsException"
+    assert output["bare"]["Error"] == "Exception"  # moto names any ClientError of a bare-ARN task so
+    assert "echo" not in sample_handlers.CALLS
+
+
+def test_fault_hook_returning_none_changes_nothing(hooks: BridgeHooks) -> None:
+    calls: list[tuple[str, str]] = []
+
+    def fault_for(service: str, action: str, params: dict[str, Any]) -> ApiFault | None:
+        calls.append((service, action))
+        return None
+
+    hooks.fault_for = fault_for
+    subnet = make_subnet()
+    instance_id = run_instance(subnet)["Instances"][0]["InstanceId"]
+    make_function("echo", "echo")
+    sm = make_state_machine(
+        {
+            "StartAt": "T",
+            "States": {"T": task("arn:aws:states:::lambda:invoke", Parameters={"FunctionName": "echo"}, End=True)},
+        }
+    )
+    desc, _ = run(sm)
+
+    assert describe_instance(instance_id)["InstanceId"] == instance_id
+    assert desc["status"] == "SUCCEEDED"
+    assert ("ec2", "RunInstances") in calls and ("lambda", "Invoke") in calls
+    assert ("stepfunctions", "StartExecution") in calls
+
+
+# --------------------------------------------------------------------------------------------------
+# 10. Named executions by default
+# --------------------------------------------------------------------------------------------------
+
+
+def test_unnamed_executions_get_uuid_names(hooks: BridgeHooks) -> None:
+    sm = make_state_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    sfn = client("stepfunctions")
+
+    first = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    second = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+
+    assert first != second
+    for arn in (first, second):
+        uuid.UUID(arn.rsplit(":", 1)[1])
+        assert wait_done(arn)["status"] == "SUCCEEDED"
+
+
+# --------------------------------------------------------------------------------------------------
+# Lifecycle and server mode
+# --------------------------------------------------------------------------------------------------
+
+
+def test_server_shares_backends_and_patches_with_the_in_process_mock(hooks: BridgeHooks) -> None:
+    in_process_fn = make_function("echo", "echo")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        with pytest.raises(OSError):  # fails fast instead of hanging in ThreadedMotoServer
+            moto_bridge.start_server(busy.getsockname()[1])
+    url = moto_bridge.start_server()
+    assert url.startswith("http://127.0.0.1:")
+    remote = {s: client(s, endpoint_url=url) for s in ("lambda", "stepfunctions", "ec2")}
+
+    assert remote["lambda"].get_function(FunctionName="echo")["Configuration"]["FunctionArn"] == in_process_fn
+    sm = remote["stepfunctions"].create_state_machine(
+        name="remote",
+        definition=json.dumps(
+            {
+                "StartAt": "T",
+                "States": {"T": task("arn:aws:states:::lambda:invoke", Parameters={"FunctionName": "echo"}, End=True)},
+            }
+        ),
+        roleArn=role_arn(),
+    )["stateMachineArn"]
+    assert client("stepfunctions").describe_state_machine(stateMachineArn=sm)["name"] == "remote"
+    arn = remote["stepfunctions"].start_execution(stateMachineArn=sm)["executionArn"]
+    assert wait_done(arn)["status"] == "SUCCEEDED"  # interpreter + in-process handler via the server
+
+    _fault_when(hooks, "ec2", "DescribeInstances", ApiFault("RequestLimitExceeded", "slow down"))
+    _raises(lambda: remote["ec2"].describe_instances(), "RequestLimitExceeded", 400)
+
+    moto_bridge.stop_server()
+    with pytest.raises(Exception):  # noqa: B017 - connection refused, whatever botocore calls it
+        client("ec2", endpoint_url=url).describe_regions()
+
+
+def test_stop_ends_running_executions(hooks: BridgeHooks) -> None:
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    make_function("record", "record")
+    waiting = make_state_machine({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10**7, "End": True}}})
+    holding = make_state_machine(
+        {
+            "StartAt": "H",
+            "States": {
+                "H": task(
+                    "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    Parameters={"FunctionName": "record", "Payload": {"token.$": "$$.Task.Token"}},
+                    TimeoutSeconds=10**7,
+                    End=True,
+                )
+            },
+        }
+    )
+    for sm in (waiting, holding):
+        client("stepfunctions").start_execution(stateMachineArn=sm)
+    assert sample_handlers.RECEIVED_EVENT.wait(5)
+    backend: Any = stepfunctions_parser_backends["123456789012"][REGION]
+    running = [e for m in backend.state_machines for e in m.executions]
+    assert len(running) == 2
+
+    moto_bridge.stop()
+    try:
+        # Their threads end (the held task ends FAILED: moto lets the interrupted task's error win).
+        eventually(lambda: all(e.exec_status != ExecutionStatus.RUNNING for e in running), timeout=3)
+    finally:
+        moto_bridge.start(hooks, region=REGION)
+
+
+def test_stop_then_start_gives_a_fresh_world_and_removes_patches(hooks: BridgeHooks) -> None:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.responses import BaseResponse
+
+    assert LambdaSimpleBackend.invoke.__module__ == moto_bridge.__name__
+    make_function("echo", "echo")
+
+    moto_bridge.stop()
+    assert LambdaSimpleBackend.invoke.__module__ == "moto.awslambda_simple.models"
+    assert BaseResponse.call_action.__module__ == "moto.core.responses"
+    moto_bridge.start(hooks, region=REGION)
+
+    assert LambdaSimpleBackend.invoke.__module__ == moto_bridge.__name__
+    assert client("lambda").list_functions()["Functions"] == []
+    make_function("echo", "echo")
+    assert json.loads(client("lambda").invoke(FunctionName="echo", Payload=b"{}")["Payload"].read())["event"] == {}
