@@ -45,5 +45,7 @@ def publish(events_client: Any, entry: dict[str, Any]) -> str:
     response = events_client.put_events(Entries=[entry])
     result = response["Entries"][0]
     if response.get("FailedEntryCount") or "EventId" not in result:
-        raise RuntimeError(f"EventBridge refused the RMS fault event: {result.get('ErrorCode')} {result.get('ErrorMessage')}")
+        raise RuntimeError(
+            f"EventBridge refused the RMS fault event: {result.get('ErrorCode')} {result.get('ErrorMessage')}"
+        )
     return str(result["EventId"])
