@@ -33,7 +33,7 @@ UNAVAILABLE_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnava
 @cache
 def client(service: Any) -> Any:
     attempts = get_settings().sdk_max_attempts
-    return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": attempts}))
+    return boto3.client(service, config=Config(retries={"mode": "standard", "total_max_attempts": attempts}))
 
 
 def error_code(error: ClientError) -> str:
@@ -46,12 +46,15 @@ def is_server_error(error: ClientError) -> bool:
 
 
 @contextmanager
-def api_call(what: str) -> Iterator[None]:
-    """Raise throttling and server errors as the named errors the ASL retries."""
+def api_call(what: str, keep: frozenset[str] = frozenset()) -> Iterator[None]:
+    """Raise throttling and server errors as the named errors the ASL retries; codes in
+    ``keep`` stay ClientErrors for the caller to handle (e.g. capacity, an HTTP 500)."""
     try:
         yield
     except ClientError as error:
         code = error_code(error)
+        if code in keep:
+            raise
         if code in THROTTLING_CODES:
             raise AwsThrottled(f"{what}: throttled ({code})") from error
         if is_server_error(error):

@@ -174,5 +174,5 @@ def _run(
         request["IamInstanceProfile"] = {"Arn": spec.instance_profile_arn}
     if spec.key_name:
         request["KeyName"] = spec.key_name
-    with api_call(f"launch {instance_type} in {subnet}"):
+    with api_call(f"launch {instance_type} in {subnet}", keep=CAPACITY_CODES):
         return dict(client("ec2").run_instances(**request)["Instances"][0])

@@ -81,6 +81,7 @@ class Emulator:
         get_settings.cache_clear()
         handler_aws.client.cache_clear()
         handler_clock.set_source(self.clock.now)
+        self._handler_services = ("ec2", "elbv2", "dynamodb", "events", "stepfunctions", "cloudwatch")
         self._route_handler_logs()
         hooks = moto_bridge.BridgeHooks(warp=lambda: self.clock.warp, fault_for=self.faults.fault_for)
         moto_bridge.start(hooks, region=self.region)
@@ -288,6 +289,10 @@ class Emulator:
         self.store.create(world.app_record(self.world, self.primary_instance_id))
         for n in range(1, PRE_FAULT_RECORDS + 1):
             self.simulation.workload_write(primary, f"order-{n:04d}")
+        # A Lambda's first call pays for creating its clients; in warped time that cost is
+        # multiplied, so create them before the clock matters.
+        for service in self._handler_services:
+            handler_aws.client(service)
         self.simulation.start()
 
     def _run_boot_gate(self, instance: SimInstance) -> str:

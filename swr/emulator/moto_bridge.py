@@ -56,6 +56,8 @@ __all__ = [
     "LambdaContext",
     "WarpedEvent",
     "instance_state",
+    "registered_targets",
+    "security_groups_by_instance",
     "set_instance_state",
     "start",
     "start_server",
@@ -997,6 +999,31 @@ def set_instance_state(instance_id: str, state: str) -> None:
 
 def instance_state(instance_id: str) -> str:
     return str(_find_instance(instance_id)[2].state)
+
+
+# Read-only views for the simulation's tick: read from the backends directly, because a
+# boto3 round trip per tick would take the GIL from the workflow it is watching.
+def security_groups_by_instance() -> dict[str, list[str]]:
+    """Instance id -> the security groups of all its network interfaces."""
+    from moto.ec2.models import ec2_backends
+
+    groups: dict[str, list[str]] = {}
+    with _lock:
+        for _account, _region, backend in ec2_backends.iter_backends():
+            for eni in list(backend.enis.values()):
+                if eni.instance is not None:
+                    groups.setdefault(eni.instance.id, []).extend(g.id for g in eni.group_set)
+    return groups
+
+
+def registered_targets(target_group_arn: str) -> set[str]:
+    from moto.elbv2.models import elbv2_backends
+
+    for _account, _region, backend in elbv2_backends.iter_backends():
+        group = backend.target_groups.get(target_group_arn)
+        if group is not None:
+            return set(group.targets)
+    raise KeyError(f"no such target group: {target_group_arn}")
 
 
 # --------------------------------------------------------------------------------------------------

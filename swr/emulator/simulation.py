@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +132,11 @@ class Simulation:
     # is made from within another.
     def on_launched(self, instance_ids: list[str]) -> None:
         for instance_id in instance_ids:
-            self.after(0, lambda i=instance_id: self._track_new(i))
+            self.after(0, partial(self._track_new, instance_id))
 
     def on_terminating(self, instance_ids: list[str]) -> None:
         for instance_id in instance_ids:
-            self.after(0, lambda i=instance_id: self._terminating(i))
+            self.after(0, partial(self._terminating, instance_id))
 
     def _terminating(self, instance_id: str) -> None:
         with self._lock:
@@ -222,17 +223,8 @@ class Simulation:
 
     def _refresh_from_aws(self, now: float) -> None:
         """Read what the workflow changed through the API: security groups, registrations."""
-        ec2, elb = self.client("ec2"), self.client("elbv2")
-        interfaces = ec2.describe_network_interfaces()["NetworkInterfaces"]
-        groups: dict[str, list[str]] = {}
-        for eni in interfaces:
-            owner = (eni.get("Attachment") or {}).get("InstanceId")
-            if owner:
-                groups.setdefault(owner, []).extend(g["GroupId"] for g in eni.get("Groups", []))
-        registered = {
-            d["Target"]["Id"]
-            for d in elb.describe_target_health(TargetGroupArn=self.world.target_group_arn)["TargetHealthDescriptions"]
-        }
+        groups = moto_bridge.security_groups_by_instance()
+        registered = moto_bridge.registered_targets(self.world.target_group_arn)
         with self._lock:
             for sim in self.instances.values():
                 blackholed = groups.get(sim.instance_id) == [self.world.blackhole_security_group_id]
@@ -263,7 +255,9 @@ class Simulation:
             and sim.az not in self.faults.down_azs
         ):
             sim.gate_started = True
-            threading.Thread(target=self._run_gate, args=(sim,), name=f"boot-gate-{sim.instance_id}", daemon=True).start()
+            threading.Thread(
+                target=self._run_gate, args=(sim,), name=f"boot-gate-{sim.instance_id}", daemon=True
+            ).start()
         passing = sim.serving and not sim.hung and sim.az not in self.faults.down_azs | self.unhealthy_azs
         if passing and sim.passing_since is None:
             sim.passing_since = now

@@ -19,7 +19,9 @@ def emulator() -> Iterator[Emulator]:
 def start(emu: Emulator, payload: dict[str, Any], name: str) -> str:
     """Start an execution the way an EventBridge rule target (or an operator) does."""
     sfn = emu.boto3_client("stepfunctions")
-    return str(sfn.start_execution(stateMachineArn=emu.state_machine_arn, name=name, input=json.dumps(payload))["executionArn"])
+    return str(
+        sfn.start_execution(stateMachineArn=emu.state_machine_arn, name=name, input=json.dumps(payload))["executionArn"]
+    )
 
 
 def finished(emu: Emulator, arn: str, timeout: float = 60.0) -> dict[str, Any]:

@@ -165,7 +165,9 @@ def test_two_different_triggers_at_once_give_one_failover(emulator: Emulator):
     emulator.wait_for_failover()
     assert_safe(emulator)
     assert len(replacements(emulator)) == 1
-    decisions = [output(finished(emulator, e["executionArn"])).get("decision", "failover") for e in emulator.executions()]
+    decisions = [
+        output(finished(emulator, e["executionArn"])).get("decision", "failover") for e in emulator.executions()
+    ]
     assert decisions.count("failover") == 1, decisions
 
 

@@ -7,10 +7,9 @@ import json
 import re
 from pathlib import Path
 
-from handlers.core import errors
+from handlers.core import errors, triggers
 from handlers.shell import StepInputInvalid
 from rms_hooks import fault_notifier
-from handlers.core import triggers
 from swr.emulator.deploy import DEFINITION, handler_modules
 
 ASL = json.loads(DEFINITION.read_text())

@@ -1,0 +1,43 @@
+# The two commands of the quick start: `make demo` and `make test`. Each sets up its own
+# virtual environment in .venv on first use (and again only when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.swr-setup-done
+SCENARIO ?= rms-fault
+DEMO_ARGS ?=
+
+.PHONY: demo demo-all test lint format setup clean
+
+demo: $(STAMP)
+	$(BIN)/swr demo --scenario $(SCENARIO) $(DEMO_ARGS)
+
+# All three scenarios, one after the other (the issue's "done when").
+demo-all: $(STAMP)
+	for scenario in rms-fault instance-failure az-outage; do $(BIN)/swr demo --scenario $$scenario || exit 1; done
+
+test: lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+setup: $(STAMP)
+
+# The stamp is newer than pyproject.toml once the install succeeded; a failed install leaves
+# no stamp, so the next run tries again.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "swr needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

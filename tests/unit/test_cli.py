@@ -1,0 +1,333 @@
+"""The swr command line against a stand-in failover state machine on moto: drill, executions,
+show and their errors; and the demo's flow and JSON with a stand-in emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from swr import cli
+
+REGION = "ap-northeast-1"
+WHERE = ["--region", REGION]
+# Stand-in for the real workflow: "Admit" answers like the real one, a drill of "broken"
+# fails with an error and cause, anything else is ignored with a reason.
+DEFINITION = {
+    "StartAt": "Admit",
+    "States": {
+        "Admit": {
+            "Type": "Pass",
+            "Parameters": {"app.$": "$.app", "decision": "ignore", "reason": "application is in maintenance mode"},
+            "Next": "Decide",
+        },
+        "Decide": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.app", "StringEquals": "broken", "Next": "FailoverFailed"}],
+            "Default": "Ignored",
+        },
+        "Ignored": {"Type": "Succeed"},
+        "FailoverFailed": {"Type": "Fail", "Error": "NoCapacity", "Cause": "every allowed type refused in every AZ"},
+    },
+}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SWR_TABLE_NAME", raising=False)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[call-overload]
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName="swr-apps",
+            KeySchema=[{"AttributeName": "app", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "app", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for app in ("demo", "broken"):
+            dynamodb.put_item(TableName="swr-apps", Item={"app": {"S": app}, "state": {"S": "NORMAL"}})
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        role = "arn:aws:iam::123456789012:role/swr-step-functions"
+        machine = sfn.create_state_machine(name="swr-failover", definition=json.dumps(DEFINITION), roleArn=role)
+        yield {"sfn": sfn, "state_machine_arn": machine["stateMachineArn"]}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def wait_done(sfn: Any, arn: str) -> dict[str, Any]:
+    for _ in range(200):
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return dict(described)
+        time.sleep(0.02)
+    raise AssertionError(f"{arn} still running")
+
+
+def test_drill_starts_an_execution_with_the_drill_input(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    code, out, err = run(capsys, "drill", "demo", "--reason", "quarterly test", *WHERE)
+
+    assert code == 0, err
+    executions = aws["sfn"].list_executions(stateMachineArn=aws["state_machine_arn"])["executions"]
+    assert len(executions) == 1
+    arn = executions[0]["executionArn"]
+    assert arn in out and f"swr show {arn}" in out
+    name = executions[0]["name"]
+    assert name.startswith("drill-demo-") and datetime.strptime(name[len("drill-demo-") :], "%Y%m%dT%H%M%SZ")
+    payload = json.loads(aws["sfn"].describe_execution(executionArn=arn)["input"])
+    assert payload["kind"] == "drill" and payload["app"] == "demo" and payload["reason"] == "quarterly test"
+    assert payload["force"] is False and "@" in payload["requested_by"]
+    assert set(payload) == {"kind", "app", "reason", "requested_by", "force"}
+
+
+def test_drill_wait_shows_the_timeline_and_fails_when_not_recovered(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+):
+    code, out, _ = run(capsys, "drill", "demo", "--force", "--wait", *WHERE)
+
+    assert code == cli.EXIT_FAILED  # ignored is not a recovery
+    assert "Admit" in out and "Ignored" in out
+    assert "result: ignore: application is in maintenance mode" in out
+    arn = aws["sfn"].list_executions(stateMachineArn=aws["state_machine_arn"])["executions"][0]["executionArn"]
+    assert json.loads(aws["sfn"].describe_execution(executionArn=arn)["input"])["force"] is True
+
+
+def test_drill_of_an_unknown_app_is_refused_with_the_registered_ones(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+):
+    code, out, err = run(capsys, "drill", "nosuch", *WHERE)
+
+    assert code == cli.EXIT_USAGE and out == ""
+    assert "unknown application 'nosuch'" in err and "registered: broken, demo" in err
+    assert "Traceback" not in err
+    assert aws["sfn"].list_executions(stateMachineArn=aws["state_machine_arn"])["executions"] == []
+
+
+def test_executions_lists_those_of_the_app_with_status_and_result(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+):
+    sfn, machine = aws["sfn"], aws["state_machine_arn"]
+    drill = json.dumps({"kind": "drill", "app": "demo"})
+    mine = sfn.start_execution(stateMachineArn=machine, name="drill-demo-1", input=drill)
+    other = sfn.start_execution(
+        stateMachineArn=machine, name="rms-broken-1", input=json.dumps({"detail-type": "RMS Fault", "app": "broken"})
+    )
+    for started in (mine, other):
+        wait_done(sfn, started["executionArn"])
+
+    code, out, err = run(capsys, "executions", "demo", *WHERE)
+
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["STARTED", "(UTC)", "STATUS"]
+    assert len(lines) == 2 and "drill-demo-1" in lines[1] and "SUCCEEDED" in lines[1]
+    assert "ignore: application is in maintenance mode" in lines[1] and "drill" in lines[1]
+
+    code, out, _ = run(capsys, "executions", "broken", "--json", *WHERE)
+    rows = json.loads(out)
+    assert [r["name"] for r in rows] == ["rms-broken-1"]  # found through Admit's output in the history
+    assert rows[0]["status"] == "FAILED" and rows[0]["result"].startswith("failed: NoCapacity: every allowed")
+
+
+def test_executions_of_an_unknown_app_without_executions_is_an_error(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+):
+    code, _, err = run(capsys, "executions", "nosuch", *WHERE)
+    assert code == cli.EXIT_USAGE and "unknown application 'nosuch'" in err
+
+
+def test_show_prints_the_timeline_with_error_and_cause(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    sfn = aws["sfn"]
+    drill = json.dumps({"kind": "drill", "app": "broken"})
+    started = sfn.start_execution(stateMachineArn=aws["state_machine_arn"], name="drill-broken-1", input=drill)
+    arn = started["executionArn"]
+    wait_done(sfn, arn)
+
+    code, out, err = run(capsys, "show", arn)  # the region comes from the ARN
+
+    assert code == 0, err
+    assert arn in out and "trigger: drill for broken" in out
+    step_lines = [line.split() for line in out.splitlines() if line.startswith("  + ")]
+    assert [s[2] for s in step_lines] == ["Admit", "Decide", "FailoverFailed"]
+    assert step_lines[-1][-1] == "failed"
+    assert "  error: NoCapacity" in out and "  cause: every allowed type refused in every AZ" in out
+
+    code, by_name, _ = run(capsys, "show", "drill-broken-1", *WHERE)  # a name within swr-failover
+    assert code == 0 and by_name == out
+
+    code, out, _ = run(capsys, "show", arn, "--json")
+    timeline = json.loads(out)
+    assert code == 0 and timeline["error"] == "NoCapacity" and timeline["clock"] == "wall"
+
+    code, out, _ = run(capsys, "show", arn, "--json", "--warp", "100")  # an emulator's simulated seconds
+    warped = json.loads(out)
+    assert warped["clock"] == "simulated"
+    assert warped["duration_seconds"] == pytest.approx(timeline["duration_seconds"] * 100, abs=0.5)
+    assert warped["started_at"] == timeline["started_at"]
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("arn:aws:states:ap-northeast-1:123456789012:stateMachine:swr-failover", "not an execution ARN"),
+        ("not a name", "neither an execution ARN nor an execution name"),
+        ("arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:nosuch", "no such execution"),
+    ],
+)
+def test_show_explains_a_bad_argument(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], argument: str, message: str
+):
+    code, out, err = run(capsys, "show", argument, *WHERE)
+    assert code == cli.EXIT_USAGE and out == "" and message in err and "Traceback" not in err
+
+
+def test_a_missing_state_machine_is_explained(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    aws["sfn"].delete_state_machine(stateMachineArn=aws["state_machine_arn"])
+    code, _, err = run(capsys, "drill", "demo", *WHERE)
+    assert code == cli.EXIT_ENVIRONMENT and "no state machine named swr-failover" in err
+
+
+def test_an_unreachable_endpoint_is_explained(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    code, out, err = run(capsys, "executions", "demo", "--endpoint", "http://127.0.0.1:9", *WHERE)
+    assert code == cli.EXIT_ENVIRONMENT and out == ""
+    assert "cannot reach http://127.0.0.1:9" in err and "Traceback" not in err
+
+
+# --- the demo, with a stand-in emulator ---------------------------------------------------------
+class FakeClock:
+    warp = 100.0
+
+    def now(self) -> float:
+        return time.time()
+
+    def to_simulated(self, wall: datetime) -> float:
+        return wall.timestamp()
+
+
+class FakeEmulator:
+    """Speaks the emulator's API over moto with the stand-in state machine: inject starts a
+    drill of ``app``; the report is what the real one returns."""
+
+    region, table_name, app = REGION, "swr-apps", "demo"
+
+    def __init__(self, warp: float = 100.0, recovered: bool = True) -> None:
+        self.clock = FakeClock()
+        self.recovered = recovered
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})  # type: ignore[call-overload]
+        self.arn = ""
+
+    def __enter__(self) -> FakeEmulator:
+        self._mock.start()
+        dynamodb = self.boto3_client("dynamodb")
+        dynamodb.create_table(
+            TableName=self.table_name,
+            KeySchema=[{"AttributeName": "app", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "app", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.put_item(
+            TableName=self.table_name,
+            Item={"app": {"S": "demo"}, "current_instance_id": {"S": "i-old"}, "current_az": {"S": "ap-northeast-1a"}},
+        )
+        self.state_machine_arn = self.boto3_client("stepfunctions").create_state_machine(
+            name="swr-failover", definition=json.dumps(DEFINITION), roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._mock.stop()
+
+    def boto3_client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+    def inject(self, scenario: str) -> None:
+        self.arn = self.boto3_client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machine_arn, name="fault-1", input=json.dumps({"kind": "drill", "app": "demo"})
+        )["executionArn"]
+
+    def wait_for_failover(self, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.boto3_client("stepfunctions").describe_execution(executionArn=self.arn)["status"] != "RUNNING":
+                return self.arn
+            time.sleep(0.02)
+        raise TimeoutError("no failover")
+
+    def wait_until_settled(self, timeout: float = 60.0) -> list[str]:
+        return [self.arn]
+
+    def report(self, arn: str) -> dict[str, Any]:
+        return {
+            "outcome": "recovered" if self.recovered else "failed",
+            "execution_arn": arn,
+            "old": {"instance_id": "i-old", "az": "ap-northeast-1a"},
+            "new": {"instance_id": "i-new", "az": "ap-northeast-1c"},
+            "new_target_health": "healthy",
+            "efs_data_preserved": self.recovered,
+            "simulated_rto_seconds": 181.5,
+            "invariant_violations": [],
+        }
+
+
+@pytest.fixture
+def fake_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(cli, "_load_emulator", lambda: FakeEmulator)
+
+
+def test_demo_json_prints_one_object_and_nothing_else(fake_emulator: None, capsys: pytest.CaptureFixture[str]):
+    code, out, _ = run(capsys, "demo", "--json", "--scenario", "az-outage")
+
+    assert code == 0
+    report = json.loads(out)  # the whole of stdout is one JSON object
+    assert report["outcome"] == "recovered" and report["scenario"] == "az-outage"
+    assert report["old"] == {"instance_id": "i-old", "az": "ap-northeast-1a"}
+    assert report["new"]["az"] == "ap-northeast-1c" and report["new_target_health"] == "healthy"
+    assert report["efs_data_preserved"] is True and report["simulated_rto_seconds"] == 181.5
+    assert report["invariant_violations"] == []
+    assert [s["name"] for s in report["steps"]] == ["Admit", "Decide", "Ignored"]
+
+
+def test_demo_shows_progress_timeline_and_outcome(fake_emulator: None, capsys: pytest.CaptureFixture[str]):
+    code, out, _ = run(capsys, "demo")
+
+    assert code == 0
+    assert "app demo runs on i-old in ap-northeast-1a" in out
+    assert "inject rms-fault" in out
+    progress = [line.split("s  ", 1)[1] for line in out.splitlines() if line.startswith("  t+")]
+    # Admit turned the trigger away: its reason, not the states after it.
+    assert progress == [
+        "inject rms-fault",
+        "#1 started by drill event",
+        "#1 Admit",
+        "#1 ignore: application is in maintenance mode",
+    ]
+    assert "execution fault-1  SUCCEEDED" in out
+    assert "outcome: RECOVERED" in out and "181.5 s simulated" in out and "safety         held" in out
+
+
+def test_demo_fails_unless_the_data_came_back(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(cli, "_load_emulator", lambda: lambda warp: FakeEmulator(warp, recovered=False))
+
+    code, out, _ = run(capsys, "demo", "--json")
+
+    assert code == cli.EXIT_FAILED and json.loads(out)["outcome"] == "failed"
