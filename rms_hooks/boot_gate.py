@@ -285,6 +285,7 @@ class RecordView:
     file_system_id: str
     mount_point: str
     permit: PermitView | None
+    current_instance_id: str = ""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> RecordView:
@@ -315,6 +316,7 @@ class RecordView:
             file_system_id=_text(efs, "file_system_id", "efs.file_system_id"),
             mount_point=_text(efs, "mount_point", "efs.mount_point"),
             permit=permit,
+            current_instance_id=str(plain.get("current_instance_id") or ""),
         )
 
 
@@ -340,6 +342,7 @@ class Verdict(StrEnum):
     WAIT = "wait"
     STALE = "stale"
     PROCEED = "proceed"
+    RESUME = "resume"  # a reboot of the instance the record names as current: no failover to answer
 
 
 @dataclass(frozen=True)
@@ -361,6 +364,13 @@ def decide(record: RecordView | None, me: Identity) -> Decision:
         )
     permit = record.permit
     where = f"record state {record.state or '?'} generation {record.generation}"
+    if (
+        record.state in ("NORMAL", "MAINTENANCE")
+        and record.current_instance_id == me.instance_id
+        and record.generation == me.generation
+    ):
+        # No failover is in progress and this instance is the one the record names: a reboot.
+        return Decision(Verdict.RESUME, f"this instance is the application's current instance ({where})")
     if permit is None:
         return Decision(Verdict.WAIT, f"no start permit yet ({where})")
     if permit.instance_id != me.instance_id:
@@ -426,6 +436,8 @@ class BootGate:
         waited = self._wait_for_permit(me)
         if isinstance(waited, GateOutcome):
             return waited
+        if decide(waited, me).verdict is Verdict.RESUME:
+            return self._resume(me, waited)
         return self._proceed(me, waited)
 
     # --- waiting -------------------------------------------------------------------------
@@ -445,9 +457,9 @@ class BootGate:
                 self._log("stale-generation", decision.reason, logging.WARNING)
                 self._self_fence(decision.reason)
                 return GateOutcome.STALE_GENERATION
-            if decision.verdict is Verdict.PROCEED:
+            if decision.verdict in (Verdict.PROCEED, Verdict.RESUME):
                 assert record is not None
-                self._log("permit-granted", decision.reason)
+                self._log("permit-granted" if decision.verdict is Verdict.PROCEED else "resume", decision.reason)
                 return record
             if decision.reason != last_reason:  # once per change, not once per poll
                 self._log("waiting", decision.reason)
@@ -548,6 +560,22 @@ class BootGate:
         # The workflow will time out and replace this instance anyway; stop now rather than
         # run a workload it considers failed.
         return self._abandon(f"SendTaskSuccess failed ({detail}); the workflow will time out and replace this instance")
+
+    def _resume(self, me: Identity, record: RecordView) -> GateOutcome:
+        """Reboot of the current instance: mount and start; there is no task token to answer."""
+        fs, mount_point = record.file_system_id, record.mount_point
+        try:
+            self.host.mount_efs(fs, mount_point, me.region)
+        except Exception as error:
+            self._log("mount-failed", f"mounting {fs} at {mount_point} failed: {error}", logging.ERROR)
+            return GateOutcome.MOUNT_FAILED
+        try:
+            self.host.start_workload()
+        except Exception as error:
+            self._log("start-failed", f"starting the workload failed: {error}", logging.ERROR)
+            return GateOutcome.START_FAILED
+        self._log("started", f"workload resumed after a reboot with EFS {fs} at {mount_point}")
+        return GateOutcome.STARTED
 
     def _reread(self) -> tuple[RecordView | None, str | None]:
         problem: str | None = None

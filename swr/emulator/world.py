@@ -18,7 +18,7 @@ AZS = ("ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d")
 APP = "demo"
 TABLE = "swr-apps"
 INSTANCE_TYPES = ["m6i.large", "m5.large"]
-HEALTH_TIMEOUT_SECONDS = 300
+HEALTH_TIMEOUT_SECONDS = 600
 
 
 @dataclass

@@ -152,6 +152,7 @@ class World:
         permit_generation: int | None = None,
         token: str = TOKEN,
         state: AppState = AppState.SWITCHING,
+        current: str = "i-0old",
     ) -> None:
         """Write the record as the workflow's handlers would."""
         permit = None
@@ -172,7 +173,7 @@ class World:
             target_group_arns=["arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/demo/1"],
             efs=EfsMount(file_system_id=FS, mount_point=MOUNT_POINT),
             blackhole_security_group_id="sg-blackhole",
-            current_instance_id="i-0old",
+            current_instance_id=current,
             current_az="ap-northeast-1a",
             state=state,
             generation=generation,
@@ -686,3 +687,24 @@ def test_linux_host_starts_the_configured_command_and_fences_with_the_configured
     quiet.start_workload()  # no command: RMS's own unit starts it
     quiet.self_fence("test")  # fencing disabled: logs only
     assert len(runner.commands) == 2
+
+
+def test_a_reboot_of_the_current_instance_resumes_without_a_failover(world: World) -> None:
+    # After a failover the record names this instance as current in NORMAL: a reboot must
+    # bring the workload back, not fence it for answering a long-finished task token.
+    world.store(state=AppState.NORMAL, current=ME, permit_for=ME)
+
+    outcome = world.gate().run()
+
+    assert outcome is GateOutcome.STARTED
+    assert world.host.calls() == ["identity", "mount_efs", "start_workload"]
+    assert world.sfn_calls() == []
+
+
+def test_the_old_instance_rebooting_during_a_failover_does_not_resume(world: World) -> None:
+    # Admit moved the application on to a new generation: the record still names this
+    # instance as current, but its generation is superseded, so it fences itself.
+    world.store(state=AppState.SWITCHING, current=ME, generation=GENERATION + 1)
+
+    assert world.gate().run() is GateOutcome.STALE_GENERATION
+    assert "start_workload" not in world.host.calls()
