@@ -697,7 +697,7 @@ def test_a_reboot_of_the_current_instance_resumes_without_a_failover(world: Worl
     outcome = world.gate().run()
 
     assert outcome is GateOutcome.STARTED
-    assert world.host.calls() == ["identity", "mount_efs", "start_workload"]
+    assert world.host.calls() == ["identity", "mount", "start"]
     assert world.sfn_calls() == []
 
 
@@ -707,4 +707,4 @@ def test_the_old_instance_rebooting_during_a_failover_does_not_resume(world: Wor
     world.store(state=AppState.SWITCHING, current=ME, generation=GENERATION + 1)
 
     assert world.gate().run() is GateOutcome.STALE_GENERATION
-    assert "start_workload" not in world.host.calls()
+    assert "start" not in world.host.calls()
