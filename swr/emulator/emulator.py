@@ -203,11 +203,13 @@ class Emulator:
         raise TimeoutError(f"no failover finished within {timeout} s (real)")
 
     def _is_failover(self, arn: str) -> bool:
-        described = self.boto3_client("stepfunctions").describe_execution(executionArn=arn)
-        if described["status"] != "SUCCEEDED":
-            return True
-        output = json.loads(described.get("output") or "{}")
-        return output.get("decision") not in ("ignore", "in_progress")
+        """Did this execution's Admit take the lease (rather than ignore or defer)?"""
+        sfn = self.boto3_client("stepfunctions")
+        for event in sfn.get_execution_history(executionArn=arn, maxResults=20)["events"]:
+            details = event.get("lambdaFunctionSucceededEventDetails") or event.get("taskSucceededEventDetails")
+            if details is not None:  # the first task to succeed is Admit
+                return bool(json.loads(details.get("output") or "{}").get("decision") == "proceed")
+        return False
 
     def report(self, execution_arn: str) -> dict[str, Any]:
         assert self.world is not None
@@ -303,7 +305,7 @@ class Emulator:
             SimulatedHost(sim, instance),
             self.boto3_client("dynamodb"),
             self.boto3_client("stepfunctions"),
-            sleep=self.clock.sleep,
+            sleep=sim.sleep,
             clock=self.clock.now,
         )
         return str(gate.run())

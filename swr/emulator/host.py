@@ -27,14 +27,14 @@ class SimulatedHost:
         )
 
     def mount_efs(self, file_system_id: str, mount_point: str, region: str) -> None:
-        self.simulation.clock.sleep(self.simulation.latency.efs_mount)
+        self.simulation.sleep(self.simulation.latency.efs_mount)
         if not self._reachable():
             raise OSError(f"mount.nfs4: Connection timed out ({file_system_id}.efs.{region}.amazonaws.com)")
         self.simulation.efs.directory(file_system_id)
         self.instance.mounted = True
 
     def start_workload(self) -> None:
-        self.simulation.clock.sleep(self.simulation.latency.workload_start)
+        self.simulation.sleep(self.simulation.latency.workload_start)
         if not (self.instance.mounted and self._reachable()):
             raise RuntimeError("RMS: userApplication could not come Online (shared data unreachable)")
         world = self.simulation.world

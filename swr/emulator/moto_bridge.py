@@ -24,6 +24,9 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     ``ErrorEquals: ["States.Timeout"]`` still matches them.
 12. An instance's security groups are its primary ENI's: moto reports the union of the launch
     groups and the ENI's, so ``ModifyNetworkInterfaceAttribute(Groups=...)`` could never fence.
+13. Conditional writes are atomic: moto checks a ConditionExpression and writes without a lock, so
+    two threads could both pass the same condition; DynamoDB does not allow that, and the lease
+    (one failover per application) depends on it.
 """
 
 from __future__ import annotations
@@ -317,6 +320,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_named_executions(p)
     _patch_heartbeat_timeout(p)
     _patch_eni_security_groups(p)
+    _patch_dynamodb_atomic_writes(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -1010,7 +1014,7 @@ def security_groups_by_instance() -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     with _lock:
         for _account, _region, backend in ec2_backends.iter_backends():
-            for eni in list(backend.enis.values()):
+            for eni in list(cast(Any, backend).enis.values()):
                 if eni.instance is not None:
                     groups.setdefault(eni.instance.id, []).extend(g.id for g in eni.group_set)
     return groups
@@ -1020,7 +1024,7 @@ def registered_targets(target_group_arn: str) -> set[str]:
     from moto.elbv2.models import elbv2_backends
 
     for _account, _region, backend in elbv2_backends.iter_backends():
-        group = backend.target_groups.get(target_group_arn)
+        group = cast(Any, backend).target_groups.get(target_group_arn)
         if group is not None:
             return set(group.targets)
     raise KeyError(f"no such target group: {target_group_arn}")
@@ -1218,3 +1222,22 @@ def _patch_eni_security_groups(p: _Patches) -> None:
 
     p.set(NetworkInterfaceBackend, "modify_network_interface_attribute", modify_network_interface_attribute)
     p.set(InstanceBackend, "modify_instance_security_groups", modify_instance_security_groups)
+
+
+# --------------------------------------------------------------------------------------------------
+# 13. Atomic conditional writes in DynamoDB
+# --------------------------------------------------------------------------------------------------
+_dynamodb_write_lock = threading.RLock()
+
+
+def _patch_dynamodb_atomic_writes(p: _Patches) -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = _require(DynamoDBBackend, name)
+
+        def atomic(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _dynamodb_write_lock:
+                return _original(self, *args, **kwargs)
+
+        p.set(DynamoDBBackend, name, atomic)

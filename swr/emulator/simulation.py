@@ -32,6 +32,10 @@ TICK_REAL_SECONDS = 0.02
 RUNNING = "running"
 
 
+class SimulationStopped(BaseException):  # not Exception: instance code must not swallow it
+    """Raised into instance-side code still running when the emulator stops."""
+
+
 @dataclass
 class SimInstance:
     instance_id: str
@@ -117,6 +121,12 @@ class Simulation:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def sleep(self, simulated_seconds: float) -> None:
+        """Sleep for the instances' own code (boot gate); ends it once the world is stopped, so
+        no thread of a finished emulator goes on calling an endpoint."""
+        if self._stop.wait(max(simulated_seconds, 0) / self.clock.warp):
+            raise SimulationStopped("the emulator stopped")
 
     def after(self, simulated_seconds: float, action: Callable[[], None]) -> None:
         with self._lock:
@@ -265,7 +275,10 @@ class Simulation:
             sim.passing_since = None
 
     def _run_gate(self, sim: SimInstance) -> None:
-        outcome = self.boot_gate(sim)
+        try:
+            outcome = self.boot_gate(sim)
+        except SimulationStopped:
+            return
         with self._lock:
             sim.gate_outcome = outcome
         self.note(f"boot gate on {sim.instance_id}: {outcome}")

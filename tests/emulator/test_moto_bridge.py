@@ -1003,3 +1003,38 @@ def test_stop_then_start_gives_a_fresh_world_and_removes_patches(hooks: BridgeHo
     assert client("lambda").list_functions()["Functions"] == []
     make_function("echo", "echo")
     assert json.loads(client("lambda").invoke(FunctionName="echo", Payload=b"{}")["Payload"].read())["event"] == {}
+
+
+# --- 13. atomic conditional writes -----------------------------------------------------------
+def test_only_one_of_many_concurrent_conditional_writes_wins(hooks: BridgeHooks) -> None:
+    import concurrent.futures
+
+    from botocore.exceptions import ClientError
+
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName="leases",
+        AttributeDefinitions=[{"AttributeName": "app", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "app", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="leases", Item={"app": {"S": "demo"}, "version": {"N": "1"}})
+
+    def take(holder: int) -> bool:
+        try:
+            dynamodb.put_item(
+                TableName="leases",
+                Item={"app": {"S": "demo"}, "version": {"N": "2"}, "holder": {"N": str(holder)}},
+                ConditionExpression="version = :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+            return True
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
+
+    for _ in range(5):
+        dynamodb.put_item(TableName="leases", Item={"app": {"S": "demo"}, "version": {"N": "1"}})
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            winners = sum(pool.map(take, range(16)))
+        assert winners == 1
