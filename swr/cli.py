@@ -93,6 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
     demo.add_argument("--warp", type=_positive, default=100.0, help="simulated seconds per wall second (100)")
     demo.add_argument("--timeout", type=_positive, default=120.0, help="wall seconds to wait for the failover (120)")
+    demo.add_argument(
+        "--api-fault-rate",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="also make EC2, ELB and DynamoDB calls fail at random: throttling with probability R, 5xx with R/2 (0)",
+    )
 
     emulator = command("emulator", _emulator, "Serve the emulator on loopback until Ctrl-C or SIGTERM.")
     emulator.add_argument("--port", type=_port, default=5000, help="port on 127.0.0.1; 0 picks a free one (5000)")
@@ -715,6 +722,7 @@ def _demo(args: argparse.Namespace) -> int:
         report, timeline = _run_demo(args, emulator_class, None if args.json else stdout)
     report["outcome"] = "recovered" if _recovered(report) else "failed"
     report["scenario"] = args.scenario
+    report["api_fault_rate"] = args.api_fault_rate
     report["warp"] = args.warp
     report["wall_seconds"] = round(time.monotonic() - started, 2)
     report["steps"] = [s.model_dump(mode="json") for s in timeline.steps] if timeline else []
@@ -745,6 +753,11 @@ def _run_demo(
         t0 = float(emu.clock.now())
         progress = _Progress(emu, t0, out)
         progress.say(t0, f"inject {args.scenario}")
+        if args.api_fault_rate:
+            emu.inject_api_faults(args.api_fault_rate)
+            progress.say(
+                t0, f"inject API faults: throttling {args.api_fault_rate:.0%}, 5xx {args.api_fault_rate / 2:.0%}"
+            )
         emu.inject(args.scenario)
         arn = _await_failover(emu, progress, args.timeout)
         if arn is not None:

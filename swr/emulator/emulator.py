@@ -22,12 +22,23 @@ from rms_hooks import fault_notifier
 from rms_hooks.boot_gate import BootGate, GateConfig
 from swr.emulator import deploy, moto_bridge, world
 from swr.emulator.clock import WarpClock
-from swr.emulator.faults import FaultPlan
+from swr.emulator.faults import SERVER_ERROR, THROTTLING, FaultPlan
 from swr.emulator.host import SimulatedHost
 from swr.emulator.latency import LatencyProfile
 from swr.emulator.simulation import EfsStore, SimInstance, Simulation
 
 SCENARIOS = ("rms-fault", "instance-failure", "az-outage")
+FAULTABLE_ACTIONS = (
+    ("ec2", "RunInstances"),
+    ("ec2", "DescribeInstances"),
+    ("ec2", "ModifyNetworkInterfaceAttribute"),
+    ("ec2", "TerminateInstances"),
+    ("elbv2", "RegisterTargets"),
+    ("elbv2", "DeregisterTargets"),
+    ("elbv2", "DescribeTargetHealth"),
+    ("dynamodb", "GetItem"),
+    ("dynamodb", "PutItem"),
+)
 PRE_FAULT_RECORDS = 5
 UNFINISHED = {"RUNNING"}
 log = logging.getLogger("swr-emulator")
@@ -143,6 +154,15 @@ class Emulator:
             self._alarm_after_detection(primary)
         else:
             raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+
+    def inject_api_faults(self, rate: float) -> None:
+        """From now on, the APIs a failover uses answer throttling (and, at half the rate,
+        a 5xx) at random with probability ``rate`` per call."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        for service, action in FAULTABLE_ACTIONS:
+            self.faults.add(service, action, THROTTLING, rate=rate)
+            self.faults.add(service, action, SERVER_ERROR, rate=rate / 2)
 
     def _alarm_after_detection(self, primary: SimInstance) -> None:
         sim = self._sim()

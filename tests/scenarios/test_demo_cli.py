@@ -27,3 +27,11 @@ def test_demo_recovers_and_reports_it_as_json(scenario: str, capsys: pytest.Capt
     assert report["invariant_violations"] == []
     names = [step["name"] for step in report["steps"]]
     assert names.index("IsolateOldInstance") < names.index("IssuePermit") < names.index("FinaliseFailover")
+
+
+def test_demo_recovers_while_the_apis_throttle_and_fail_at_random(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["demo", "--json", "--scenario", "rms-fault", "--api-fault-rate", "0.1"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, {k: v for k, v in report.items() if k != "steps"}
+    assert report["api_fault_rate"] == 0.1
+    assert report["invariant_violations"] == []

@@ -180,6 +180,7 @@ def test_maintenance_mode_suspends_automatic_failover(emulator: Emulator):
     assert output(described)["decision"] == "ignore"
     assert "maintenance mode" in output(described)["reason"]
     assert replacements(emulator) == []
+    assert_safe(emulator)
 
 
 def test_an_alarm_back_to_ok_is_ignored_with_the_reason(emulator: Emulator):
@@ -196,12 +197,14 @@ def test_an_alarm_back_to_ok_is_ignored_with_the_reason(emulator: Emulator):
     described = finished(emulator, start(emulator, event, "alarm-ok"))
     assert output(described)["decision"] == "ignore" and "not a fault" in output(described)["reason"]
     assert replacements(emulator) == []
+    assert_safe(emulator)
 
 
 def test_an_unknown_application_is_ignored_with_the_reason(emulator: Emulator):
     described = finished(emulator, start(emulator, {"kind": "drill", "app": "payroll"}, "drill-unknown"))
     assert output(described)["decision"] == "ignore"
     assert "'payroll' is not registered" in output(described)["reason"]
+    assert_safe(emulator)
 
 
 def test_a_malformed_event_fails_admit_with_a_clear_cause_and_changes_nothing(emulator: Emulator):
@@ -212,3 +215,4 @@ def test_a_malformed_event_fails_admit_with_a_clear_cause_and_changes_nothing(em
     assert "neither an EventBridge event" in described["cause"]
     assert emulator.store.require("demo") == before
     assert replacements(emulator) == []
+    assert_safe(emulator)

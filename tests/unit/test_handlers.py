@@ -1,0 +1,50 @@
+"""The Lambda shells: parse, call the logic, return JSON; errors keep their names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+import handlers.admit
+import handlers.check_replacement
+from handlers.core.errors import MalformedTrigger
+from handlers.core.record_store import RecordStore
+from handlers.shell import StepInputInvalid
+from tests.unit.conftest import make_record
+
+EXECUTION = "arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:drill-1"
+
+
+@dataclass
+class Context:
+    function_name: str = "swr-admit"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:ap-northeast-1:123456789012:function:swr-admit"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "req-1"
+    log_group_name: str = "/aws/lambda/swr-admit"
+    log_stream_name: str = "stream"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def test_admit_returns_the_admission_as_json(store: RecordStore):
+    store.create(make_record())
+    result = handlers.admit.handler(
+        {"trigger": {"kind": "drill", "app": "demo"}, "execution": EXECUTION, "execution_name": "drill-1"}, Context()
+    )
+    assert result["decision"] == "proceed"
+    assert result["plan"]["generation"] == 1 and result["plan"]["old_instance_id"] == "i-old"
+
+
+def test_a_malformed_trigger_raises_the_error_the_asl_catches_by_name(store: RecordStore):
+    with pytest.raises(MalformedTrigger):
+        handlers.admit.handler({"trigger": {"nonsense": 1}, "execution": EXECUTION, "execution_name": "x"}, Context())
+    assert store.get("demo") is None
+
+
+def test_a_step_handed_a_document_it_cannot_read_says_which_and_why(store: RecordStore):
+    with pytest.raises(StepInputInvalid, match="check_replacement: input does not match ReplacementInput"):
+        handlers.check_replacement.handler({"app": "demo", "execution": EXECUTION}, Context())
