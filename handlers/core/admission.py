@@ -9,18 +9,20 @@ from botocore.exceptions import ClientError
 from handlers.core import lease, notifications
 from handlers.core.aws import api_call, client
 from handlers.core.errors import AwsThrottled, AwsUnavailable, RecordConflict
+from handlers.core.fencing import FENCED_BY_TAG
+from handlers.core.launching import APP_TAG
 from handlers.core.record import AppRecord, AppState
 from handlers.core.record_store import RecordStore
 from handlers.core.steps import Admission, AdmitInput, Decision, FailoverPlan
 from handlers.core.triggers import Trigger, TriggerKind, parse_trigger
 
-APP_TAG = "swr:app"
 logger = logging.getLogger(__name__)
 
 
 def admit(request: AdmitInput, store: RecordStore) -> Admission:
     trigger = parse_trigger(request.trigger, request.execution_name)
-    app = trigger.app or _app_of_instance(trigger.instance_id)
+    tags = _swr_tags_of(trigger.instance_id)
+    app = trigger.app or tags.get(APP_TAG)
 
     def decide(decision: Decision, reason: str, plan: FailoverPlan | None = None) -> Admission:
         return Admission(
@@ -29,6 +31,11 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
 
     if app is None:
         return decide(Decision.IGNORE, f"{_subject(trigger)} does not belong to a protected application")
+    if trigger.kind is TriggerKind.EC2_STATE_CHANGE and FENCED_BY_TAG in tags:
+        return decide(
+            Decision.IGNORE,
+            f"{_subject(trigger)} is {trigger.ec2_state} because swr fenced it ({tags[FENCED_BY_TAG]})",
+        )
 
     for _ in range(lease.CONFLICT_RETRIES):
         record = store.get(app)
@@ -111,18 +118,18 @@ def _plan(record: AppRecord) -> FailoverPlan:
     )
 
 
-def _app_of_instance(instance_id: str | None) -> str | None:
+def _swr_tags_of(instance_id: str | None) -> dict[str, str]:
+    """The swr tags of the instance a trigger names: which app it runs, whether swr fenced it."""
     if instance_id is None:
-        return None
+        return {}
     with api_call(f"read tags of {instance_id}"):
         response = client("ec2").describe_tags(
             Filters=[
                 {"Name": "resource-id", "Values": [instance_id]},
-                {"Name": "key", "Values": [APP_TAG]},
+                {"Name": "key", "Values": [APP_TAG, FENCED_BY_TAG]},
             ]
         )
-    tags = response.get("Tags", [])
-    return str(tags[0]["Value"]) if tags else None
+    return {str(tag["Key"]): str(tag["Value"]) for tag in response.get("Tags", [])}
 
 
 def _still_running(execution_arn: str) -> bool:
