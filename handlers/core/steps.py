@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handlers.core.triggers import Trigger
 
@@ -121,6 +121,12 @@ class StepError(BaseModel):
 
     Error: str
     Cause: str = ""
+
+    @field_validator("Cause", mode="before")
+    @classmethod
+    def _no_cause(cls, value: object) -> object:
+        # A callback failure may carry no cause at all (SendTaskFailure without one).
+        return "(no cause given)" if value is None else value
 
 
 class StepInput(_Step):

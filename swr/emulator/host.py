@@ -28,7 +28,7 @@ class SimulatedHost:
 
     def mount_efs(self, file_system_id: str, mount_point: str, region: str) -> None:
         self.simulation.sleep(self.simulation.latency.efs_mount)
-        if not self._reachable():
+        if not self._reachable() or self.instance.az in self.simulation.efs_unreachable_azs:
             raise OSError(f"mount.nfs4: Connection timed out ({file_system_id}.efs.{region}.amazonaws.com)")
         self.simulation.efs.directory(file_system_id)
         self.instance.mounted = True

@@ -111,6 +111,10 @@ class Simulation:
         self._alarm_states: dict[str, str] = {}
         # AZs whose replacements start but never pass health checks (a broken dependency there).
         self.unhealthy_azs: set[str] = set()
+        # AZs whose EFS mount target does not answer: the boot gate cannot mount there.
+        self.efs_unreachable_azs: set[str] = set()
+        # AZs where replacements boot but their boot gate never runs (a unit stuck in boot).
+        self.silent_gate_azs: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -262,7 +266,7 @@ class Simulation:
             and sim.state == RUNNING
             and not sim.gate_started
             and elapsed >= self.latency.os_boot
-            and sim.az not in self.faults.down_azs
+            and sim.az not in self.faults.down_azs | self.silent_gate_azs
         ):
             sim.gate_started = True
             threading.Thread(

@@ -108,6 +108,35 @@ def test_a_replacement_that_never_becomes_healthy_is_rolled_back_and_the_next_az
     assert emulator.store.require("demo").generation == 2
 
 
+def test_a_replacement_whose_boot_gate_cannot_mount_efs_is_rolled_back(emulator: Emulator):
+    emulator.simulation.efs_unreachable_azs.add(SECOND_AZ)  # type: ignore[union-attr]
+    report = recover(emulator, "rms-fault")
+    assert report["outcome"] == "recovered", report
+    assert report["new"]["az"] == THIRD_AZ
+    failed = next(emulator.instance(i) for i in replacements(emulator) if i != report["new"]["instance_id"])
+    assert failed.az == SECOND_AZ and failed.gate_outcome == "MOUNT_FAILED"
+    assert not failed.workload_up and failed.state in ("shutting-down", "terminated")
+    caught = [
+        e["lambdaFunctionFailedEventDetails"]["error"]
+        if "lambdaFunctionFailedEventDetails" in e
+        else e["taskFailedEventDetails"]["error"]
+        for e in history(emulator, report["execution_arn"])
+        if e["type"] in ("TaskFailed", "LambdaFunctionFailed")
+    ]
+    assert caught == ["BootGateFailed"]
+
+
+def test_a_replacement_that_never_reports_from_its_boot_gate_times_out_and_is_rolled_back(emulator: Emulator):
+    emulator.simulation.silent_gate_azs.add(SECOND_AZ)  # type: ignore[union-attr]
+    report = recover(emulator, "rms-fault")
+    assert report["outcome"] == "recovered", report
+    assert report["new"]["az"] == THIRD_AZ
+    silent = next(emulator.instance(i) for i in replacements(emulator) if i != report["new"]["instance_id"])
+    assert silent.az == SECOND_AZ and not silent.workload_up and silent.isolated
+    timeline = history(emulator, report["execution_arn"])
+    assert any(e["type"] == "TaskTimedOut" for e in timeline), "the permit wait did not time out"
+
+
 def test_when_no_az_is_left_the_failover_ends_failed_with_the_cause(emulator: Emulator):
     emulator.simulation.unhealthy_azs.update({SECOND_AZ, THIRD_AZ})  # type: ignore[union-attr]
     emulator.inject("rms-fault")
