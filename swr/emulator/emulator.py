@@ -94,7 +94,12 @@ class Emulator:
         handler_clock.set_source(self.clock.now)
         self._handler_services = ("ec2", "elbv2", "dynamodb", "events", "stepfunctions", "cloudwatch")
         self._route_handler_logs()
-        hooks = moto_bridge.BridgeHooks(warp=lambda: self.clock.warp, fault_for=self.faults.fault_for)
+        hooks = moto_bridge.BridgeHooks(
+            warp=self.clock.effective_warp,
+            sim_now=self.clock.now,
+            invoking=lambda: self.clock.paused(charge=self.latency.step_invocation),
+            fault_for=self.faults.fault_for,
+        )
         moto_bridge.start(hooks, region=self.region)
         try:
             self._build(hooks)

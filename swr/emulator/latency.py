@@ -21,6 +21,9 @@ class LatencyProfile:
     status_check_detection: float = 60.0  # failed status check -> alarm (period 60 s, 1 datapoint)
     heartbeat_detection: float = 60.0  # heartbeat missing -> alarm
     rms_fault_report: float = 1.0  # RMS notices the fault and runs the notifier
+    # A Lambda step with its API calls (warm start, a few EC2/ELB/DynamoDB calls). The clock
+    # stands still while the emulator runs the step and charges this instead.
+    step_invocation: float = 1.0
 
     @property
     def time_to_healthy(self) -> float:

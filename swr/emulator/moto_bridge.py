@@ -24,6 +24,8 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     ``ErrorEquals: ["States.Timeout"]`` still matches them.
 12. An instance's security groups are its primary ENI's: moto reports the union of the launch
     groups and the ENI's, so ``ModifyNetworkInterfaceAttribute(Groups=...)`` could never fence.
+14. Lambda tasks run inside ``hooks.invoking()``: the simulation's clock can stand still while the
+    emulator computes a step (see BridgeHooks.invoking).
 13. Conditional writes are atomic: moto checks a ConditionExpression and writes without a lock, so
     two threads could both pass the same condition; DynamoDB does not allow that, and the lease
     (one failover per application) depends on it.
@@ -44,6 +46,7 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, cast
@@ -109,6 +112,13 @@ class BridgeHooks:
     # targets; None keeps moto's answer.
     target_health: Callable[[str, str], tuple[str, str | None, str | None]] | None = None
     on_alarm_event: Callable[[dict[str, Any]], None] = _ignore_event  # each alarm event published
+    # The simulated clock (epoch seconds). When set, interpreter waits last until it has moved on
+    # by the declared seconds, so a clock that pauses (warp() == 0) pauses them exactly.
+    sim_now: Callable[[], float] | None = None
+    # Entered around every Lambda task the interpreter runs, request and handler both (e.g. to
+    # pause the simulated clock while the emulator spends real CPU on a step, which warped time
+    # would otherwise multiply). Callback waits (.waitForTaskToken) are outside it.
+    invoking: Callable[[], AbstractContextManager[Any]] = nullcontext
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,6 +331,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_heartbeat_timeout(p)
     _patch_eni_security_groups(p)
     _patch_dynamodb_atomic_writes(p)
+    _patch_lambda_task_clock(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -716,6 +727,9 @@ def _warp() -> float:
 
 def _warped_block(block: Callable[[float], bool], sim_seconds: float) -> bool:
     """Block for sim_seconds of simulated time in real slices; block(real) -> True ends early."""
+    hooks = _hooks()
+    if hooks is not None and hooks.sim_now is not None:
+        return _block_until(block, hooks.sim_now, hooks.sim_now() + float(sim_seconds))
     remaining = float(sim_seconds)
     while remaining > 0:
         warp = _warp()
@@ -728,6 +742,20 @@ def _warped_block(block: Callable[[float], bool], sim_seconds: float) -> bool:
             return True
         remaining -= real * warp
     return block(0)
+
+
+_PAUSED_SLICE = 0.005  # real seconds between looks at a paused clock
+
+
+def _block_until(block: Callable[[float], bool], now: Callable[[], float], deadline: float) -> bool:
+    while True:
+        remaining = deadline - now()
+        if remaining <= 0:
+            return block(0)
+        warp = _warp()
+        real = _PAUSED_SLICE if warp <= 0 else min(remaining / warp, _MAX_REAL_SLICE)
+        if block(real):
+            return True
 
 
 class WarpedEvent(threading.Event):
@@ -771,6 +799,9 @@ class _WarpClock:
         self._sim = time.time()
 
     def time(self) -> float:
+        hooks = _hooks()
+        if hooks is not None and hooks.sim_now is not None:
+            return hooks.sim_now()
         with self._lock:
             now = time.monotonic()
             self._sim += (now - self._real) * max(_warp(), 0.0)
@@ -1241,3 +1272,19 @@ def _patch_dynamodb_atomic_writes(p: _Patches) -> None:
                 return _original(self, *args, **kwargs)
 
         p.set(DynamoDBBackend, name, atomic)
+
+
+# --------------------------------------------------------------------------------------------------
+# 14. Lambda tasks run inside hooks.invoking()
+# --------------------------------------------------------------------------------------------------
+def _patch_lambda_task_clock(p: _Patches) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = _require(lambda_eval_utils, "execute_lambda_function_integration")
+
+    def execute_lambda_function_integration(*args: Any, **kwargs: Any) -> None:
+        hooks = _hooks()
+        with hooks.invoking() if hooks is not None else nullcontext():
+            original(*args, **kwargs)
+
+    p.set(lambda_eval_utils, "execute_lambda_function_integration", execute_lambda_function_integration)

@@ -129,7 +129,7 @@ class Simulation:
     def sleep(self, simulated_seconds: float) -> None:
         """Sleep for the instances' own code (boot gate); ends it once the world is stopped, so
         no thread of a finished emulator goes on calling an endpoint."""
-        if self._stop.wait(max(simulated_seconds, 0) / self.clock.warp):
+        if self.clock.sleep(simulated_seconds, self._stop):
             raise SimulationStopped("the emulator stopped")
 
     def after(self, simulated_seconds: float, action: Callable[[], None]) -> None:

@@ -1038,3 +1038,45 @@ def test_only_one_of_many_concurrent_conditional_writes_wins(hooks: BridgeHooks)
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             winners = sum(pool.map(take, range(16)))
         assert winners == 1
+
+
+# --- 4b / 14. waits follow a simulated clock; Lambda tasks run inside hooks.invoking() ------------
+def test_waits_follow_the_simulated_clock_and_lambda_tasks_are_bracketed(hooks: BridgeHooks) -> None:
+    from contextlib import contextmanager
+
+    from swr.emulator.clock import WarpClock
+
+    clock = WarpClock(100.0)
+    entered: list[float] = []
+
+    @contextmanager
+    def invoking() -> Iterator[None]:
+        entered.append(clock.now())
+        with clock.paused(charge=5.0):
+            time.sleep(0.2)  # 20 simulated seconds of CPU if the clock ran: it must not
+            yield
+
+    hooks.warp, hooks.sim_now, hooks.invoking = clock.effective_warp, clock.now, invoking
+    arn = make_function("echo", "echo")
+    sm = make_state_machine(
+        {
+            "StartAt": "Step",
+            "States": {
+                "Step": task(arn, Next="W"),
+                "W": {"Type": "Wait", "Seconds": 30, "Next": "Again"},
+                "Again": task("arn:aws:states:::lambda:invoke", Parameters={"FunctionName": "echo"}, End=True),
+            },
+        }
+    )
+    started = clock.now()
+    desc, _ = run(sm)
+
+    assert desc["status"] == "SUCCEEDED"
+    assert len(entered) == 2  # both task forms
+    simulated = clock.now() - started
+    # 30 s of Wait + 2 x 5 s charged; the 0.4 s of real CPU inside the tasks is not multiplied.
+    assert 40.0 <= simulated < 55.0, simulated
+    exited_wait = next(e for e in history(desc["executionArn"]) if e["type"] == "WaitStateExited")
+    entered_wait = next(e for e in history(desc["executionArn"]) if e["type"] == "WaitStateEntered")
+    waited = clock.to_simulated(exited_wait["timestamp"]) - clock.to_simulated(entered_wait["timestamp"])
+    assert 29.0 <= waited < 35.0, waited
