@@ -21,6 +21,15 @@ def history(emu: Emulator, arn: str) -> list[dict]:
     return events
 
 
+def task_errors(emu: Emulator, arn: str) -> list[str]:
+    """The error of every failed task attempt, in order (retried or caught)."""
+    return [
+        (e.get("lambdaFunctionFailedEventDetails") or e.get("taskFailedEventDetails"))["error"]
+        for e in history(emu, arn)
+        if e["type"] in ("LambdaFunctionFailed", "TaskFailed")
+    ]
+
+
 def entered(emu: Emulator, arn: str) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in history(emu, arn) if "stateEnteredEventDetails" in e]
 
@@ -85,13 +94,7 @@ def test_throttling_is_retried_with_backoff(emulator: Emulator):
     report = recover(emulator, "rms-fault")
     assert report["outcome"] == "recovered", report
     assert rule.hits == 2
-    failures = [
-        e for e in history(emulator, report["execution_arn"]) if e["type"] in ("LambdaFunctionFailed", "TaskFailed")
-    ]
-    assert [f.get("lambdaFunctionFailedEventDetails", f.get("taskFailedEventDetails"))["error"] for f in failures] == [
-        "AwsThrottled",
-        "AwsThrottled",
-    ]
+    assert task_errors(emulator, report["execution_arn"]) == ["AwsThrottled", "AwsThrottled"]
     assert len(replacements(emulator)) == 1
 
 
@@ -116,14 +119,7 @@ def test_a_replacement_whose_boot_gate_cannot_mount_efs_is_rolled_back(emulator:
     failed = next(emulator.instance(i) for i in replacements(emulator) if i != report["new"]["instance_id"])
     assert failed.az == SECOND_AZ and failed.gate_outcome == "MOUNT_FAILED"
     assert not failed.workload_up and failed.state in ("shutting-down", "terminated")
-    caught = [
-        e["lambdaFunctionFailedEventDetails"]["error"]
-        if "lambdaFunctionFailedEventDetails" in e
-        else e["taskFailedEventDetails"]["error"]
-        for e in history(emulator, report["execution_arn"])
-        if e["type"] in ("TaskFailed", "LambdaFunctionFailed")
-    ]
-    assert caught == ["BootGateFailed"]
+    assert task_errors(emulator, report["execution_arn"]) == ["BootGateFailed"]
 
 
 def test_a_replacement_that_never_reports_from_its_boot_gate_times_out_and_is_rolled_back(emulator: Emulator):

@@ -22,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from handlers.core.record import AppRecord, AppState, EfsMount, LaunchSpec, Permit, SubnetChoice
+from handlers.core.record import AppState, EfsMount, Permit
 from handlers.core.record_store import to_item
 from handlers.core.steps import BootReport
 from rms_hooks import boot_gate
@@ -42,6 +42,7 @@ from rms_hooks.boot_gate import (
 )
 from rms_hooks.host import IdentityError, LinuxHost, mounted_at, read_identity
 from rms_hooks.imds import ImdsClient, ImdsError
+from tests.unit.conftest import make_record
 
 REGION = "ap-northeast-1"
 TABLE = "swr-apps"
@@ -163,18 +164,10 @@ class World:
                 task_token=token,
                 issued_at=datetime(2027, 1, 15, 3, 0, tzinfo=UTC),
             )
-        record = AppRecord(
-            app=APP,
-            launch_spec=LaunchSpec(image_id="ami-1234", instance_types=["m6i.large"], security_group_ids=["sg-app"]),
-            subnets=[
-                SubnetChoice(az="ap-northeast-1a", subnet_id="subnet-a"),
-                SubnetChoice(az="ap-northeast-1c", subnet_id="subnet-c"),
-            ],
-            target_group_arns=["arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/demo/1"],
+        record = make_record(
+            APP,
             efs=EfsMount(file_system_id=FS, mount_point=MOUNT_POINT),
-            blackhole_security_group_id="sg-blackhole",
             current_instance_id=current,
-            current_az="ap-northeast-1a",
             state=state,
             generation=generation,
             permit=permit,
