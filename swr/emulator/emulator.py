@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
@@ -69,6 +70,7 @@ class Emulator:
         self.scenario: str | None = None
         self._clients: dict[str, Any] = {}
         self._saved_env: dict[str, str | None] = {}
+        self._log_stream: TextIO | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Emulator:
@@ -121,6 +123,7 @@ class Emulator:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        self._restore_handler_logs()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -363,7 +366,16 @@ class Emulator:
         # as CloudWatch Logs would be.
         import handlers.shell  # noqa: F401  (creates the Powertools logger)
 
-        stream = (self.workdir / "lambda.log").open("a")
+        self._log_stream = (self.workdir / "lambda.log").open("a")
         for handler in logging.getLogger("swr").handlers:
             if isinstance(handler, logging.StreamHandler):
-                handler.setStream(stream)
+                handler.setStream(self._log_stream)
+
+    def _restore_handler_logs(self) -> None:
+        if self._log_stream is None:
+            return
+        for handler in logging.getLogger("swr").handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is self._log_stream:
+                handler.setStream(sys.stdout)
+        self._log_stream.close()
+        self._log_stream = None
