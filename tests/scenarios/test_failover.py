@@ -133,7 +133,7 @@ def test_a_replacement_that_never_reports_from_its_boot_gate_times_out_and_is_ro
     assert any(e["type"] == "TaskTimedOut" for e in timeline), "the permit wait did not time out"
 
 
-def test_when_no_az_is_left_the_failover_ends_failed_with_the_cause(emulator: Emulator):
+def test_when_no_az_is_left_the_failover_ends_failed_and_a_drill_recovers_after_the_fix(emulator: Emulator):
     emulator.simulation.unhealthy_azs.update({SECOND_AZ, THIRD_AZ})  # type: ignore[union-attr]
     emulator.inject("rms-fault")
     arn = emulator.wait_for_failover()
@@ -144,6 +144,23 @@ def test_when_no_az_is_left_the_failover_ends_failed_with_the_cause(emulator: Em
     record = emulator.store.require("demo")
     assert record.state is AppState.FAILED and "AlternateZonesExhausted" in (record.failure_cause or "")
     assert emulator.serving_instances() == []
+    assert_safe(emulator)
+
+    # Automatic triggers leave a FAILED application alone; once the cause is fixed, a drill
+    # brings it back.
+    rms_fault = {
+        "id": "late-rms-fault",
+        "source": "swr.rms",
+        "detail-type": "RMS Fault",
+        "detail": {"app": "demo", "instance_id": record.current_instance_id, "user_application": "app_demo"},
+    }
+    ignored = output(finished(emulator, start(emulator, rms_fault, "late-rms-fault")))
+    assert ignored["decision"] == "ignore" and "operator action required" in ignored["reason"]
+    emulator.simulation.unhealthy_azs.clear()  # type: ignore[union-attr]
+    drill = {"kind": "drill", "app": "demo", "reason": "cause fixed"}
+    recovered = finished(emulator, start(emulator, drill, "after-fix"))
+    assert output(recovered)["outcome"] == "recovered", recovered
+    assert emulator.store.require("demo").state is AppState.NORMAL
     assert_safe(emulator)
 
 
