@@ -71,18 +71,6 @@ class RecordStore:
         )
         return stored
 
-    def delete(self, app: str) -> None:
-        with api_call("delete application record"):
-            self.dynamodb.delete_item(TableName=self.table_name, Key={"app": {"S": app}})
-
-    def all(self) -> list[AppRecord]:
-        records: list[AppRecord] = []
-        paginator = self.dynamodb.get_paginator("scan")
-        with api_call("list application records"):
-            for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True):
-                records.extend(from_item(item) for item in page.get("Items", []))
-        return sorted(records, key=lambda r: r.app)
-
     def _put(self, record: AppRecord, condition: str, values: dict[str, Any], conflict: str) -> None:
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,

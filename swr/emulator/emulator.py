@@ -288,10 +288,6 @@ class Emulator:
     def serving_instances(self) -> list[str]:
         return sorted(i.instance_id for i in self._sim().instances.values() if i.serving)
 
-    def efs_records(self) -> list[str]:
-        assert self.world is not None
-        return self._sim().efs.read(self.world.file_system_id, "orders.log")
-
     # --- internals -----------------------------------------------------------------------
     def _build(self, hooks: moto_bridge.BridgeHooks) -> None:
         self.world = world.seed(self.boto3_client)
