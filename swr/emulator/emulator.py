@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -71,6 +71,7 @@ class Emulator:
         self._clients: dict[str, Any] = {}
         self._saved_env: dict[str, str | None] = {}
         self._log_stream: TextIO | None = None
+        self._saved_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
 
     # --- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Emulator:
@@ -365,13 +366,16 @@ class Emulator:
         self._log_stream = (self.workdir / "lambda.log").open("a")
         for handler in logging.getLogger("swr").handlers:
             if isinstance(handler, logging.StreamHandler):
-                handler.setStream(self._log_stream)
+                self._saved_streams.append((handler, handler.stream))
+                # Not setStream(): it flushes the old stream, which a caller may have closed.
+                with handler.lock or nullcontext():
+                    handler.stream = self._log_stream
 
     def _restore_handler_logs(self) -> None:
-        if self._log_stream is None:
-            return
-        for handler in logging.getLogger("swr").handlers:
-            if isinstance(handler, logging.StreamHandler) and handler.stream is self._log_stream:
-                handler.setStream(sys.stdout)
-        self._log_stream.close()
-        self._log_stream = None
+        for handler, stream in self._saved_streams:
+            with handler.lock or nullcontext():
+                handler.stream = stream
+        self._saved_streams.clear()
+        if self._log_stream is not None:
+            self._log_stream.close()
+            self._log_stream = None
