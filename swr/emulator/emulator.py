@@ -29,6 +29,7 @@ from swr.emulator.latency import LatencyProfile
 from swr.emulator.simulation import EfsStore, SimInstance, Simulation
 
 SCENARIOS = ("rms-fault", "instance-failure", "az-outage")
+HANDLER_SERVICES = ("ec2", "elbv2", "dynamodb", "events", "stepfunctions", "cloudwatch")
 FAULTABLE_ACTIONS = (
     ("ec2", "RunInstances"),
     ("ec2", "DescribeInstances"),
@@ -95,7 +96,6 @@ class Emulator:
         get_settings.cache_clear()
         handler_aws.client.cache_clear()
         handler_clock.set_source(self.clock.now)
-        self._handler_services = ("ec2", "elbv2", "dynamodb", "events", "stepfunctions", "cloudwatch")
         self._route_handler_logs()
         hooks = moto_bridge.BridgeHooks(
             warp=self.clock.effective_warp,
@@ -318,7 +318,7 @@ class Emulator:
             self.simulation.workload_write(primary, f"order-{n:04d}")
         # A Lambda's first call pays for creating its clients; in warped time that cost is
         # multiplied, so create them before the clock matters.
-        for service in self._handler_services:
+        for service in HANDLER_SERVICES:
             handler_aws.client(service)
         self.simulation.start()
 

@@ -321,9 +321,7 @@ class Simulation:
     def _track_new(self, instance_id: str) -> None:
         if instance_id in self.instances:
             return  # the primary, seeded before the simulation started
-        with self.faults.internal():
-            reservations = self.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
-        instance = reservations[0]["Instances"][0]
+        instance = self._describe(instance_id)
         tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
         sim = SimInstance(
             instance_id,
@@ -338,6 +336,9 @@ class Simulation:
         self.note(f"{instance_id} launched in {sim.az} (generation {sim.generation})")
 
     def _az_of(self, instance_id: str) -> str:
+        return str(self._describe(instance_id)["Placement"]["AvailabilityZone"])
+
+    def _describe(self, instance_id: str) -> dict[str, Any]:
         with self.faults.internal():
             reservations = self.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
-        return str(reservations[0]["Instances"][0]["Placement"]["AvailabilityZone"])
+        return dict(reservations[0]["Instances"][0])
