@@ -24,11 +24,16 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     ``ErrorEquals: ["States.Timeout"]`` still matches them.
 12. An instance's security groups are its primary ENI's: moto reports the union of the launch
     groups and the ENI's, so ``ModifyNetworkInterfaceAttribute(Groups=...)`` could never fence.
-14. Lambda tasks run inside ``hooks.invoking()``: the simulation's clock can stand still while the
-    emulator computes a step (see BridgeHooks.invoking).
 13. Conditional writes are atomic: moto checks a ConditionExpression and writes without a lock, so
     two threads could both pass the same condition; DynamoDB does not allow that, and the lease
     (one failover per application) depends on it.
+14. Lambda tasks run inside ``hooks.invoking()``: the simulation's clock can stand still while the
+    emulator computes a step (see BridgeHooks.invoking).
+15. CloudFormation creates through the API what moto's CloudFormation skips (alarms, trails, bucket
+    and queue policies) or mishandles (KMS key policies, ingress rules without an id), and puts
+    state machines in the executing backend, with their definition read from S3 and substituted
+    (see resources_created_through_api()).
+16. CloudFormation security groups with SecurityGroupEgress lose the default allow-all rule, as on AWS.
 """
 
 from __future__ import annotations
@@ -57,12 +62,14 @@ import boto3.session
 LOG = logging.getLogger(__name__)
 
 __all__ = [
+    "ApiCreatedResource",
     "ApiFault",
     "BridgeHooks",
     "LambdaContext",
     "WarpedEvent",
     "instance_state",
     "registered_targets",
+    "resources_created_through_api",
     "security_groups_by_instance",
     "set_instance_state",
     "start",
@@ -332,6 +339,8 @@ def _install_patches(p: _Patches) -> None:
     _patch_eni_security_groups(p)
     _patch_dynamodb_atomic_writes(p)
     _patch_lambda_task_clock(p)
+    _patch_cloudformation_api_resources(p)
+    _patch_cloudformation_security_group_egress(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -1288,3 +1297,313 @@ def _patch_lambda_task_clock(p: _Patches) -> None:
             original(*args, **kwargs)
 
     p.set(lambda_eval_utils, "execute_lambda_function_integration", execute_lambda_function_integration)
+
+
+# --------------------------------------------------------------------------------------------------
+# 15. CloudFormation creates through the API what moto's CloudFormation skips or misplaces
+# --------------------------------------------------------------------------------------------------
+# moto's CloudFormation skips AWS::CloudWatch::Alarm, AWS::CloudTrail::Trail and the bucket and
+# queue policies with a warning (the stack still says CREATE_COMPLETE), and it creates
+# AWS::StepFunctions::StateMachine in the plain backend, which cannot execute, ignoring
+# DefinitionS3Location and DefinitionSubstitutions. Each of these types is created here with the
+# same API call CloudFormation makes on AWS, with the properties moto already resolved.
+
+
+@dataclass(frozen=True)
+class ApiCreatedResource:
+    logical_id: str
+    resource_type: str
+    physical_id: str
+
+
+_api_created: list[ApiCreatedResource] = []
+
+
+def resources_created_through_api() -> list[ApiCreatedResource]:
+    """What this bridge created through the API on behalf of CloudFormation, in order."""
+    return list(_api_created)
+
+
+def _api_client(service: str, region: str) -> Any:
+    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+
+
+class _ApiResource:
+    """A resource CloudFormation created through a service API (not a moto model)."""
+
+    resource_type = ""
+    name_property = ""
+
+    def __init__(self, physical_id: str, region: str, attributes: dict[str, Any]) -> None:
+        self.physical_resource_id = physical_id
+        self.region = region
+        self.attributes = attributes
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    def is_created(self) -> bool:
+        return True  # the API call returned: nothing left to wait for
+
+    def get_cfn_attribute(self, name: str) -> Any:
+        if name not in self.attributes:
+            raise RuntimeError(f"{self.resource_type} {self.physical_resource_id} has no attribute {name}")
+        return self.attributes[name]
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> _ApiResource:
+        properties = dict(cloudformation_json.get("Properties") or {})
+        name = str(properties.get(cls.name_property) or resource_name) if cls.name_property else resource_name
+        resource = cls.create(name, properties, account_id, region_name)
+        _api_created.append(ApiCreatedResource(str(kwargs.get("LogicalId", name)), cls.resource_type, name))
+        LOG.info("created %s %s through the API (moto's CloudFormation skips it)", cls.resource_type, name)
+        return resource
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> _ApiResource:
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        cls(resource_name, region_name, {}).delete(account_id, region_name)
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        raise NotImplementedError
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        raise NotImplementedError
+
+
+class _StateMachineResource(_ApiResource):
+    resource_type = "AWS::StepFunctions::StateMachine"
+    name_property = "StateMachineName"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        definition = properties.get("DefinitionString") or properties.get("Definition")
+        if isinstance(definition, dict):
+            definition = json.dumps(definition)
+        location = properties.get("DefinitionS3Location")
+        if not definition and location:
+            body = _api_client("s3", region).get_object(Bucket=location["Bucket"], Key=location["Key"])["Body"]
+            definition = body.read().decode()
+        if not definition:
+            raise RuntimeError(f"state machine {name}: no DefinitionString, Definition or DefinitionS3Location")
+        for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        request: dict[str, Any] = {
+            "name": name,
+            "definition": definition,
+            "roleArn": properties.get("RoleArn", ""),
+            "type": properties.get("StateMachineType", "STANDARD"),
+        }
+        tags = [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags") or []]
+        if tags:
+            request["tags"] = tags
+        arn = _api_client("stepfunctions", region).create_state_machine(**request)["stateMachineArn"]
+        return cls(arn, region, {"Arn": arn, "Name": name})
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _api_client("stepfunctions", region_name).delete_state_machine(stateMachineArn=self.physical_resource_id)
+
+
+class _AlarmResource(_ApiResource):
+    resource_type = "AWS::CloudWatch::Alarm"
+    name_property = "AlarmName"
+    _API_FIELDS = (
+        *("AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions", "InsufficientDataActions"),
+        *("MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit"),
+        *("EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData"),
+        *("EvaluateLowSampleCountPercentile", "Metrics", "ThresholdMetricId"),
+    )
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        request = {k: properties[k] for k in cls._API_FIELDS if k in properties}
+        for number in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+            if number in request:
+                request[number] = int(request[number])
+        if "Threshold" in request:
+            request["Threshold"] = float(request["Threshold"])
+        _api_client("cloudwatch", region).put_metric_alarm(AlarmName=name, **request)
+        arn = f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{name}"
+        return cls(name, region, {"Arn": arn})
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _api_client("cloudwatch", region_name).delete_alarms(AlarmNames=[self.physical_resource_id])
+
+
+class _TrailResource(_ApiResource):
+    resource_type = "AWS::CloudTrail::Trail"
+    name_property = "TrailName"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        request: dict[str, Any] = {"Name": name, "S3BucketName": properties["S3BucketName"]}
+        for key in ("S3KeyPrefix", "SnsTopicName", "KMSKeyId", "CloudWatchLogsLogGroupArn", "CloudWatchLogsRoleArn"):
+            if key in properties:
+                request["KmsKeyId" if key == "KMSKeyId" else key] = properties[key]
+        for flag in ("IsMultiRegionTrail", "IncludeGlobalServiceEvents", "EnableLogFileValidation"):
+            if flag in properties:
+                request[flag] = str(properties[flag]).lower() == "true"
+        client = _api_client("cloudtrail", region)
+        arn = client.create_trail(**request)["TrailARN"]
+        if str(properties.get("IsLogging", "false")).lower() == "true":
+            client.start_logging(Name=name)
+        return cls(name, region, {"Arn": arn})
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _api_client("cloudtrail", region_name).delete_trail(Name=self.physical_resource_id)
+
+
+class _BucketPolicyResource(_ApiResource):
+    resource_type = "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        bucket = properties["Bucket"]
+        _api_client("s3", region).put_bucket_policy(Bucket=bucket, Policy=json.dumps(properties["PolicyDocument"]))
+        return cls(bucket, region, {})
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _api_client("s3", region_name).delete_bucket_policy(Bucket=self.physical_resource_id)
+
+
+class _QueuePolicyResource(_ApiResource):
+    resource_type = "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        queues = list(properties["Queues"])
+        sqs, policy = _api_client("sqs", region), json.dumps(properties["PolicyDocument"])
+        for queue_url in queues:
+            sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
+        return cls(",".join(queues), region, {})
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        sqs = _api_client("sqs", region_name)
+        for queue_url in self.physical_resource_id.split(","):
+            sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": ""})
+
+
+class _KmsKeyResource(_ApiResource):
+    # moto's own model keeps a KeyPolicy given as an object, and DescribeKey then fails on it.
+    resource_type = "AWS::KMS::Key"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        kms = _api_client("kms", region)
+        policy = properties.get("KeyPolicy")
+        request: dict[str, Any] = {"Description": properties.get("Description", "")}
+        if policy:
+            request["Policy"] = policy if isinstance(policy, str) else json.dumps(policy)
+        key = kms.create_key(**request)["KeyMetadata"]
+        if str(properties.get("EnableKeyRotation", "false")).lower() == "true":
+            kms.enable_key_rotation(KeyId=key["KeyId"])
+        return cls(key["KeyId"], region, {"Arn": key["Arn"], "KeyId": key["KeyId"]})
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _api_client("kms", region_name).schedule_key_deletion(KeyId=self.physical_resource_id, PendingWindowInDays=7)
+
+
+class _SecurityGroupIngressResource(_ApiResource):
+    # moto's own model has no physical id, so nothing could tell that the rule exists.
+    resource_type = "AWS::EC2::SecurityGroupIngress"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        permission: dict[str, Any] = {"IpProtocol": str(properties["IpProtocol"])}
+        for port in ("FromPort", "ToPort"):
+            if port in properties:
+                permission[port] = int(properties[port])
+        description = properties.get("Description", "")
+        if properties.get("CidrIp"):
+            permission["IpRanges"] = [{"CidrIp": properties["CidrIp"], "Description": description}]
+        if properties.get("SourceSecurityGroupId"):
+            source = properties["SourceSecurityGroupId"]
+            permission["UserIdGroupPairs"] = [{"GroupId": source, "Description": description}]
+        rules = _api_client("ec2", region).authorize_security_group_ingress(
+            GroupId=properties["GroupId"], IpPermissions=[permission]
+        )["SecurityGroupRules"]
+        return cls(rules[0]["SecurityGroupRuleId"], region, {"Id": rules[0]["SecurityGroupRuleId"]})
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        ec2 = _api_client("ec2", region_name)
+        found = ec2.describe_security_group_rules(SecurityGroupRuleIds=[self.physical_resource_id])
+        for rule in found["SecurityGroupRules"]:
+            group, rule_id = rule["GroupId"], rule["SecurityGroupRuleId"]
+            ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[rule_id])
+
+
+_API_RESOURCES: dict[str, type[_ApiResource]] = {
+    cls.resource_type: cls
+    for cls in (
+        _StateMachineResource,
+        _AlarmResource,
+        _TrailResource,
+        _BucketPolicyResource,
+        _QueuePolicyResource,
+        _KmsKeyResource,
+        _SecurityGroupIngressResource,
+    )
+}
+
+
+def _patch_cloudformation_api_resources(p: _Patches) -> None:
+    from moto.cloudformation import parsing
+
+    original = _require(parsing, "resource_class_from_type")
+
+    def resource_class_from_type(resource_type: str) -> Any:
+        return _API_RESOURCES.get(resource_type) or original(resource_type)
+
+    _api_created.clear()
+    p.set(parsing, "resource_class_from_type", resource_class_from_type)
+
+
+# --------------------------------------------------------------------------------------------------
+# 16. CloudFormation security groups honour SecurityGroupEgress
+# --------------------------------------------------------------------------------------------------
+# On AWS, declaring SecurityGroupEgress replaces the default allow-all egress rule; moto ignores
+# the property and keeps allow-all, so the fence's blackhole group would let traffic out.
+
+
+def _patch_cloudformation_security_group_egress(p: _Patches) -> None:
+    from moto.ec2.models.security_groups import SecurityGroup
+
+    original = _require(SecurityGroup, "create_from_cloudformation_json").__func__
+
+    @classmethod  # type: ignore[misc]
+    def create_from_cloudformation_json(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        group = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        egress = (cloudformation_json.get("Properties") or {}).get("SecurityGroupEgress")
+        if egress is not None:
+            ec2 = _api_client("ec2", region_name)
+            ec2.revoke_security_group_egress(
+                GroupId=group.id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+            )
+            for rule in egress:
+                permission: dict[str, Any] = {"IpProtocol": str(rule["IpProtocol"])}
+                if "FromPort" in rule:
+                    permission["FromPort"] = int(rule["FromPort"])
+                if "ToPort" in rule:
+                    permission["ToPort"] = int(rule["ToPort"])
+                if rule.get("CidrIp"):
+                    permission["IpRanges"] = [{"CidrIp": rule["CidrIp"]}]
+                if rule.get("DestinationSecurityGroupId"):
+                    permission["UserIdGroupPairs"] = [{"GroupId": rule["DestinationSecurityGroupId"]}]
+                ec2.authorize_security_group_egress(GroupId=group.id, IpPermissions=[permission])
+        return group
+
+    p.set(SecurityGroup, "create_from_cloudformation_json", create_from_cloudformation_json)
