@@ -1080,3 +1080,309 @@ def test_waits_follow_the_simulated_clock_and_lambda_tasks_are_bracketed(hooks: 
     entered_wait = next(e for e in history(desc["executionArn"]) if e["type"] == "WaitStateEntered")
     waited = clock.to_simulated(exited_wait["timestamp"]) - clock.to_simulated(entered_wait["timestamp"])
     assert 29.0 <= waited < 35.0, waited
+
+
+# --------------------------------------------------------------------------------------------------
+# 15. CloudFormation creates through the API what moto's CloudFormation skips or mishandles
+# --------------------------------------------------------------------------------------------------
+
+OPEN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*"}]}
+
+
+def deploy(resources: dict[str, Any], stack: str = "canary") -> dict[str, str]:
+    """Create a plain CloudFormation stack (JSON, no SAM); returns logical id -> physical id."""
+    cfn = client("cloudformation")
+    cfn.create_stack(StackName=stack, TemplateBody=json.dumps({"Resources": resources}))
+    assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    listed = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in listed}
+
+
+def created_through_api() -> dict[str, str]:
+    """logical id -> resource type of what the bridge created through the API."""
+    return {r.logical_id: r.resource_type for r in moto_bridge.resources_created_through_api()}
+
+
+def make_bucket(name: str) -> str:
+    client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    return name
+
+
+def make_group(name: str = "web") -> str:
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return str(ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"])
+
+
+def test_stack_alarm_exists_and_is_listed_as_created_through_the_api(hooks: BridgeHooks) -> None:
+    physical = deploy(
+        {
+            "ErrorsAlarm": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": "canary-errors",
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": "Errors",
+                    "Dimensions": [{"Name": "FunctionName", "Value": "admit"}],
+                    "Statistic": "Sum",
+                    "Period": 60,
+                    "EvaluationPeriods": 1,
+                    "Threshold": 1,
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    "TreatMissingData": "notBreaching",
+                },
+            }
+        }
+    )
+
+    alarms = client("cloudwatch").describe_alarms(AlarmNames=["canary-errors"])["MetricAlarms"]
+    assert [(a["MetricName"], a["Period"], a["Threshold"], a["TreatMissingData"]) for a in alarms] == [
+        ("Errors", 60, 1.0, "notBreaching")
+    ]
+    assert physical["ErrorsAlarm"] == "canary-errors"
+    assert moto_bridge.resources_created_through_api() == [
+        moto_bridge.ApiCreatedResource("ErrorsAlarm", "AWS::CloudWatch::Alarm", "canary-errors")
+    ]
+
+
+GREETING_MACHINE = {
+    "StartAt": "Greet",
+    "States": {"Greet": {"Type": "Pass", "Result": {"greeting": "${Greeting}"}, "End": True}},
+}
+
+
+@pytest.mark.parametrize("source", ["DefinitionString", "Definition", "DefinitionS3Location"])
+def test_stack_state_machine_gets_its_substituted_definition_and_runs(hooks: BridgeHooks, source: str) -> None:
+    definition: dict[str, Any] = {
+        "DefinitionString": {"DefinitionString": json.dumps(GREETING_MACHINE)},
+        "Definition": {"Definition": GREETING_MACHINE},
+        "DefinitionS3Location": {"DefinitionS3Location": {"Bucket": "artifacts", "Key": "workflow.asl.json"}},
+    }[source]
+    if source == "DefinitionS3Location":
+        make_bucket("artifacts")
+        client("s3").put_object(Bucket="artifacts", Key="workflow.asl.json", Body=json.dumps(GREETING_MACHINE))
+
+    physical = deploy(
+        {
+            "Workflow": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "StateMachineName": "greeter",
+                    "RoleArn": role_arn(),
+                    **definition,
+                    "DefinitionSubstitutions": {"Greeting": "hello"},
+                },
+            }
+        }
+    )
+
+    arn = physical["Workflow"]
+    assert arn.endswith(":stateMachine:greeter")
+    described = json.loads(client("stepfunctions").describe_state_machine(stateMachineArn=arn)["definition"])
+    assert described["States"]["Greet"]["Result"] == {"greeting": "hello"}
+    desc, _ = run(arn)  # in the executing backend, not moto's plain one
+    assert desc["status"] == "SUCCEEDED"
+    assert json.loads(desc["output"]) == {"greeting": "hello"}
+    assert created_through_api() == {"Workflow": "AWS::StepFunctions::StateMachine"}
+
+
+def test_stack_kms_key_with_a_policy_object_can_be_described(hooks: BridgeHooks) -> None:
+    physical = deploy(
+        {
+            "RecordKey": {
+                "Type": "AWS::KMS::Key",
+                "Properties": {"Description": "records", "KeyPolicy": OPEN_POLICY, "EnableKeyRotation": True},
+            }
+        }
+    )
+
+    kms = client("kms")
+    key = kms.describe_key(KeyId=physical["RecordKey"])["KeyMetadata"]
+    assert (key["Description"], key["KeyState"]) == ("records", "Enabled")
+    assert json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]) == OPEN_POLICY
+    assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
+    assert created_through_api() == {"RecordKey": "AWS::KMS::Key"}
+
+
+def test_stack_trail_is_created_and_logging(hooks: BridgeHooks) -> None:
+    make_bucket("trail-logs")
+    physical = deploy(
+        {
+            "Trail": {
+                "Type": "AWS::CloudTrail::Trail",
+                "Properties": {"TrailName": "swr-trail", "S3BucketName": "trail-logs", "IsLogging": True},
+            }
+        }
+    )
+
+    assert physical["Trail"] == "swr-trail"
+    cloudtrail = client("cloudtrail")
+    assert [t["S3BucketName"] for t in cloudtrail.describe_trails(trailNameList=["swr-trail"])["trailList"]] == [
+        "trail-logs"
+    ]
+    assert cloudtrail.get_trail_status(Name="swr-trail")["IsLogging"] is True
+    assert created_through_api() == {"Trail": "AWS::CloudTrail::Trail"}
+
+
+def test_stack_bucket_and_queue_policies_are_applied(hooks: BridgeHooks) -> None:
+    physical = deploy(
+        {
+            "Logs": {"Type": "AWS::S3::Bucket"},
+            "LogsPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {"Bucket": {"Ref": "Logs"}, "PolicyDocument": OPEN_POLICY},
+            },
+            "DeadLetters": {"Type": "AWS::SQS::Queue"},
+            "DeadLettersPolicy": {
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {"Queues": [{"Ref": "DeadLetters"}], "PolicyDocument": OPEN_POLICY},
+            },
+        }
+    )
+
+    assert json.loads(client("s3").get_bucket_policy(Bucket=physical["Logs"])["Policy"]) == OPEN_POLICY
+    queue = client("sqs").get_queue_attributes(QueueUrl=physical["DeadLetters"], AttributeNames=["Policy"])
+    assert json.loads(queue["Attributes"]["Policy"]) == OPEN_POLICY
+    assert created_through_api() == {
+        "LogsPolicy": "AWS::S3::BucketPolicy",
+        "DeadLettersPolicy": "AWS::SQS::QueuePolicy",
+    }
+
+
+def test_stack_ingress_rule_has_a_physical_id_naming_the_rule(hooks: BridgeHooks) -> None:
+    group = make_group()
+    physical = deploy(
+        {
+            "SshFromVpc": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {
+                    "GroupId": group,
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "CidrIp": "10.0.0.0/8",
+                },
+            }
+        }
+    )
+
+    rule_id = physical["SshFromVpc"]
+    assert rule_id.startswith("sgr-")
+    rules = client("ec2").describe_security_group_rules(SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"]
+    assert [(r["GroupId"], r["IsEgress"], r["IpProtocol"], r["FromPort"], r["CidrIpv4"]) for r in rules] == [
+        (group, False, "tcp", 22, "10.0.0.0/8")
+    ]
+    assert created_through_api() == {"SshFromVpc": "AWS::EC2::SecurityGroupIngress"}
+
+
+def test_deleting_the_stack_removes_what_was_created_through_the_api(hooks: BridgeHooks) -> None:
+    # The buckets, queue and group live outside the stack: moto deletes a stack's resources in no
+    # particular order, so a policy or rule whose target is in the same stack may find it gone.
+    make_bucket("artifacts")
+    make_bucket("trail-logs")
+    queue = client("sqs").create_queue(QueueName="dead-letters")["QueueUrl"]
+    group = make_group()
+    physical = deploy(
+        {
+            "Workflow": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {"RoleArn": role_arn(), "DefinitionString": json.dumps(GREETING_MACHINE)},
+            },
+            "ErrorsAlarm": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": "canary-errors",
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": "Errors",
+                    "Statistic": "Sum",
+                    "Period": 60,
+                    "EvaluationPeriods": 1,
+                    "Threshold": 1,
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                },
+            },
+            "Trail": {
+                "Type": "AWS::CloudTrail::Trail",
+                "Properties": {"TrailName": "swr-trail", "S3BucketName": "trail-logs", "IsLogging": True},
+            },
+            "ArtifactsPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {"Bucket": "artifacts", "PolicyDocument": OPEN_POLICY},
+            },
+            "DeadLettersPolicy": {
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {"Queues": [queue], "PolicyDocument": OPEN_POLICY},
+            },
+            "RecordKey": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": OPEN_POLICY}},
+            "SshFromVpc": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {
+                    "GroupId": group,
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "CidrIp": "10.0.0.0/8",
+                },
+            },
+        }
+    )
+    assert len(moto_bridge.resources_created_through_api()) == 7
+
+    client("cloudformation").delete_stack(StackName="canary")
+
+    assert client("stepfunctions").list_state_machines()["stateMachines"] == []
+    assert client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    assert client("cloudtrail").describe_trails()["trailList"] == []
+    with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
+        client("s3").get_bucket_policy(Bucket="artifacts")
+    assert "Policy" not in client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"]).get(
+        "Attributes", {}
+    )
+    assert client("kms").describe_key(KeyId=physical["RecordKey"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert client("ec2").describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"] == []
+
+
+# --------------------------------------------------------------------------------------------------
+# 16. CloudFormation security groups honour SecurityGroupEgress
+# --------------------------------------------------------------------------------------------------
+
+
+def test_stack_security_group_egress_replaces_the_default_allow_all(hooks: BridgeHooks) -> None:
+    vpc = client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    physical = deploy(
+        {
+            "Open": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "open", "VpcId": vpc}},
+            "HttpsOnly": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {
+                    "GroupDescription": "https only",
+                    "VpcId": vpc,
+                    "SecurityGroupEgress": [
+                        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}
+                    ],
+                },
+            },
+            # The fence's blackhole (infra/template.yaml): a loopback rule, so nothing leaves.
+            "Blackhole": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {
+                    "GroupDescription": "no egress",
+                    "VpcId": vpc,
+                    "SecurityGroupEgress": [
+                        {"IpProtocol": "icmp", "FromPort": 252, "ToPort": 86, "CidrIp": "127.0.0.1/32"}
+                    ],
+                },
+            },
+        }
+    )
+
+    def egress(logical_id: str) -> list[tuple[Any, ...]]:
+        group = client("ec2").describe_security_groups(GroupIds=[physical[logical_id]])["SecurityGroups"][0]
+        return [
+            (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), [r["CidrIp"] for r in p["IpRanges"]])
+            for p in group["IpPermissionsEgress"]
+        ]
+
+    assert egress("Open") == [("-1", None, None, ["0.0.0.0/0"])]
+    assert egress("HttpsOnly") == [("tcp", 443, 443, ["0.0.0.0/0"])]
+    assert egress("Blackhole") == [("icmp", 252, 86, ["127.0.0.1/32"])]
