@@ -1,10 +1,17 @@
 # The two commands of the quick start: `make demo` and `make test`. Each sets up its own
-# virtual environment in .venv on first use (and again only when pyproject.toml changes).
+# virtual environment in .venv on first use (and again only when pyproject.toml changes);
+# `make lint` (and so `make test`) also sets up .venv-tools for checkov on first use.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.swr-setup-done
+TEMPLATE := infra/template.yaml
+# checkov pins its own boto3, pydantic and more, which clash with the project's (and moto's):
+# it gets a virtual environment of its own. Changing the version re-creates its stamp.
+CHECKOV_VERSION := 3.3.30
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.checkov-$(CHECKOV_VERSION)
 SCENARIO ?= rms-fault
 DEMO_ARGS ?=
 
@@ -20,9 +27,12 @@ demo-all: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-lint: $(STAMP)
+# The template checks run offline: checkov downloads no guidelines, cfn-lint ships its specs.
+lint: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/cfn-lint $(TEMPLATE)
+	$(TOOLS_VENV)/bin/checkov -f $(TEMPLATE) --framework cloudformation --skip-download --compact --quiet
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -39,5 +49,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+$(TOOLS_STAMP):
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
+	rm -f $(TOOLS_VENV)/.checkov-*
+	touch $(TOOLS_STAMP)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
