@@ -68,18 +68,6 @@ DATA_READS = frozenset(
     }
 )
 
-# Findings in the template as it is, reported to its owner and not fixed here: (where, rule,
-# subject). The template test fails on any finding not listed AND on any listed one that is gone,
-# so this set can only shrink. Empty it to make every finding fail the build.
-KNOWN_TEMPLATE_FINDINGS: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        # The default "account administers the key" statement grants kms:* to the account root.
-        ("Resources.TrailKey.Properties.KeyPolicy.Statement[0]", "action-wildcard", "kms:*"),
-        # CloudTrail calls kms:GenerateDataKey; the statement grants every GenerateDataKey* variant.
-        ("Resources.TrailKey.Properties.KeyPolicy.Statement[1]", "action-wildcard", "kms:GenerateDataKey*"),
-    }
-)
-
 
 # --- the checker -------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -343,14 +331,9 @@ def test_the_walker_finds_the_templates_policies_wherever_they_are_declared():
 
 
 @pytest.mark.parametrize("rule", RULES)
-def test_the_template_has_no_finding_beyond_those_reported_to_its_owner(rule: str):
-    new = [str(f) for f in check_template(TEMPLATE) if f.rule == rule and f.key not in KNOWN_TEMPLATE_FINDINGS]
+def test_the_template_grants_nothing_a_rule_refuses(rule: str):
+    new = [str(f) for f in check_template(TEMPLATE) if f.rule == rule]
     assert new == [], "\n".join(new)
-
-
-def test_a_reported_finding_that_is_fixed_leaves_the_known_list():
-    fixed = KNOWN_TEMPLATE_FINDINGS - {f.key for f in check_template(TEMPLATE)}
-    assert fixed == set(), "fixed in the template: remove them from KNOWN_TEMPLATE_FINDINGS"
 
 
 def test_every_resource_star_in_the_template_says_why_in_a_comment_just_above_it():
