@@ -165,9 +165,10 @@ def _run(
             "HttpEndpoint": "enabled",
             "InstanceMetadataTags": "enabled",
         },
+        # The stack lets swr fence and terminate only what carries the app's tag, so every
+        # resource the replacement is made of is tagged at creation.
         "TagSpecifications": [
-            {"ResourceType": "instance", "Tags": tag_list},
-            {"ResourceType": "volume", "Tags": tag_list},
+            {"ResourceType": kind, "Tags": tag_list} for kind in ("instance", "volume", "network-interface")
         ],
     }
     if spec.instance_profile_arn:

@@ -71,6 +71,22 @@ class RecordStore:
         )
         return stored
 
+    def delete(self, record: AppRecord) -> None:
+        """Remove ``record`` if nobody wrote since it was read (an unregister must not lose
+        to a failover that took the lease in between)."""
+        try:
+            with api_call("delete application record"):
+                self.dynamodb.delete_item(
+                    TableName=self.table_name,
+                    Key={"app": {"S": record.app}},
+                    ConditionExpression="version = :expected",
+                    ExpressionAttributeValues={":expected": {"N": str(record.version)}},
+                )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                raise RecordConflict(f"record of {record.app!r} changed since version {record.version}") from error
+            raise
+
     def _put(self, record: AppRecord, condition: str, values: dict[str, Any], conflict: str) -> None:
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,

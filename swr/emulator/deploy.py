@@ -1,88 +1,91 @@
-"""Deploy the workflow into the emulator: one Lambda function per handler module, the
-state machine from statemachine/failover.asl.json with its ARNs substituted, and the
-EventBridge rules that start it."""
+"""Deploy swr into the emulator the way a user deploys it to AWS: ``infra/template.yaml``
+packaged into an artifact bucket, SAM-transformed, and deployed through a CloudFormation
+change set (``swr deploy``'s code). Then every declared resource is checked, because moto's
+CloudFormation can report CREATE_COMPLETE for a resource it skipped."""
 
 from __future__ import annotations
 
-import io
 import json
-import re
-import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swr import deployer
+from swr.emulator import moto_bridge
+from swr.emulator.stack_check import StackCheck, StackIncomplete, check_stack
+from swr.emulator.world import WorldInfo
+from swr.stack import DEFAULT_STACK_NAME, StackOutputs, read_outputs
+
 ROOT = Path(__file__).resolve().parents[2]
-DEFINITION = ROOT / "statemachine" / "failover.asl.json"
-STATE_MACHINE_NAME = "swr-failover"
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)FunctionArn\}")
+TEMPLATE = ROOT / "infra" / "template.yaml"
+STACK_NAME = DEFAULT_STACK_NAME
+ARTIFACT_PREFIX = "swr"
 
-RULES = {
-    "swr-alarm-state-change": {
-        "source": ["aws.cloudwatch"],
-        "detail-type": ["CloudWatch Alarm State Change"],
-        "detail": {"alarmName": [{"prefix": "swr-"}], "state": {"value": ["ALARM"]}},
-    },
-    "swr-rms-fault": {"source": ["swr.rms"], "detail-type": ["RMS Fault"]},
-    "swr-ec2-state-change": {
-        "source": ["aws.ec2"],
-        "detail-type": ["EC2 Instance State-change Notification"],
-        "detail": {"state": ["stopping", "stopped", "shutting-down", "terminated"]},
-    },
-}
+# The SAM transform of the same packaged template gives the same stack; it takes a good part
+# of a second, and a test run starts the emulator many times.
+_transformed: dict[str, str] = {}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Deployment:
-    state_machine_arn: str
-    function_arns: dict[str, str]
-    rule_names: list[str]
+    stack_name: str
+    outputs: StackOutputs
+    check: StackCheck
+    created_through_api: list[moto_bridge.ApiCreatedResource]
+
+    def summary(self) -> str:
+        api = ", ".join(f"{r.logical_id} ({r.resource_type})" for r in self.created_through_api) or "none"
+        return (
+            f"stack {self.stack_name}: {len(self.check.declared)} resources declared, all present "
+            f"({len(self.check.probed)} confirmed through their own API); "
+            f"created through the API because moto's CloudFormation skips or mishandles them: {api}"
+        )
 
 
-def handler_modules(definition: str) -> dict[str, str]:
-    """Substitution name -> handler module, e.g. IssuePermit -> issue_permit."""
-    names = sorted(set(PLACEHOLDER.findall(definition)))
-    return {name: re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() for name in names}
+def parameters_for(world: WorldInfo) -> dict[str, str]:
+    """What a user of the seeded account would pass to ``swr deploy``."""
+    return {
+        "AppName": world.app,
+        "VpcId": world.vpc_id,
+        "EndpointSubnetIds": ",".join(world.subnets.values()),
+        "EndpointRouteTableIds": world.route_table_id,
+    }
 
 
-def deploy(client: Any, environment: dict[str, str]) -> Deployment:
-    iam, lambda_, sfn, events = (client(s) for s in ("iam", "lambda", "stepfunctions", "events"))
-    definition = DEFINITION.read_text()
-    role = iam.create_role(RoleName="swr-step-functions", AssumeRolePolicyDocument=_trust())["Role"]["Arn"]
-    functions: dict[str, str] = {}
-    for name, module in handler_modules(definition).items():
-        functions[name] = lambda_.create_function(
-            FunctionName=f"swr-{module.replace('_', '-')}",
-            Runtime="python3.12",
-            Architectures=["arm64"],
-            Role=role,
-            Handler=f"handlers.{module}.handler",
-            Code={"ZipFile": _placeholder_zip()},
-            Timeout=60,
-            MemorySize=256,
-            Environment={"Variables": environment},
-        )["FunctionArn"]
-    substituted = PLACEHOLDER.sub(lambda m: functions[m.group(1)], definition)
-    machine = sfn.create_state_machine(name=STATE_MACHINE_NAME, definition=substituted, roleArn=role, type="STANDARD")
-    for rule, pattern in RULES.items():
-        events.put_rule(Name=rule, EventPattern=json.dumps(pattern), State="ENABLED")
-        events.put_targets(Rule=rule, Targets=[{"Id": "failover", "Arn": machine["stateMachineArn"], "RoleArn": role}])
-    return Deployment(machine["stateMachineArn"], functions, list(RULES))
-
-
-def _placeholder_zip() -> bytes:
-    # The emulator runs the handlers in-process from this checkout; the zip only has to exist.
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "swr handlers run in-process in the emulator\n")
-    return buffer.getvalue()
-
-
-def _trust() -> str:
-    principals = ["lambda.amazonaws.com", "states.amazonaws.com", "events.amazonaws.com"]
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": principals}, "Action": "sts:AssumeRole"}],
-        }
+def deploy(client: Callable[[str], Any], parameters: dict[str, str], progress: Callable[[str], None]) -> Deployment:
+    """Deploy the stack, confirm that every declared resource exists, return its outputs.
+    StackIncomplete names what is missing."""
+    s3, cloudformation = client("s3"), client("cloudformation")
+    region = str(s3.meta.region_name)
+    account = str(client("sts").get_caller_identity()["Account"])
+    bucket = deployer.default_bucket_name(account, region)
+    deployer.ensure_artifact_bucket(s3, bucket, region, account, progress)
+    packaged = deployer.package(TEMPLATE, bucket, ARTIFACT_PREFIX, s3)
+    key = json.dumps([packaged, parameters, region, account], sort_keys=True, default=str)
+    if key not in _transformed:
+        transformed = deployer.transform(packaged, parameters, region, account)
+        _transformed[key] = json.dumps(transformed, separators=(",", ":"))
+    body = _transformed[key]
+    deployer.deploy(
+        cloudformation,
+        s3,
+        STACK_NAME,
+        body,
+        parameters,
+        confirm=lambda changes: True,
+        progress=progress,
+        bucket=bucket,
+        prefix=ARTIFACT_PREFIX,
+        poll_seconds=0.02,
+        timeout_seconds=120.0,
+    )
+    check = check_stack(client, STACK_NAME, json.loads(body), parameters)
+    if not check.ok:
+        raise StackIncomplete(f"stack {STACK_NAME} deployed without: " + "; ".join(check.missing))
+    return Deployment(
+        stack_name=STACK_NAME,
+        outputs=read_outputs(cloudformation, STACK_NAME),
+        check=check,
+        created_through_api=moto_bridge.resources_created_through_api(),
     )

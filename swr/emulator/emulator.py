@@ -21,6 +21,7 @@ from handlers.core.record_store import RecordStore
 from handlers.core.settings import get_settings
 from rms_hooks import fault_notifier
 from rms_hooks.boot_gate import BootGate, GateConfig
+from swr import onboarding
 from swr.emulator import deploy, moto_bridge, world
 from swr.emulator.clock import WarpClock
 from swr.emulator.faults import SERVER_ERROR, THROTTLING, FaultPlan
@@ -60,7 +61,9 @@ class Emulator:
         self.faults = FaultPlan(seed=seed)
         self.region = world.REGION
         self.app = world.APP
-        self.table_name = world.TABLE
+        self.table_name = ""  # the deployed stack's
+        self.alarm_names: list[str] = []
+        self.deployment: deploy.Deployment | None = None
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="swr-emulator-")
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.world: world.WorldInfo | None = None
@@ -86,7 +89,6 @@ class Emulator:
             {
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_REGION": self.region,
-                "SWR_TABLE_NAME": self.table_name,
                 "SWR_SDK_MAX_ATTEMPTS": "1",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
@@ -102,6 +104,9 @@ class Emulator:
             sim_now=self.clock.now,
             invoking=lambda: self.clock.paused(charge=self.latency.step_invocation),
             fault_for=self.faults.fault_for,
+            # The functions' environment comes from the deployed stack; settings cached from
+            # another environment would be stale.
+            on_function_environment=get_settings.cache_clear,
         )
         moto_bridge.start(hooks, region=self.region)
         try:
@@ -178,15 +183,20 @@ class Emulator:
         sim.after(
             self.latency.status_check_detection,
             lambda: sim.set_alarm(
-                f"swr-{self.app}-StatusCheckFailed_Instance", "ALARM", "Threshold Crossed: 1 datapoint [1.0] >= 1.0"
+                self._alarm("StatusCheckFailed_Instance"), "ALARM", "Threshold Crossed: 1 datapoint [1.0] >= 1.0"
             ),
         )
         sim.after(
             self.latency.heartbeat_detection + 5,
             lambda: sim.set_alarm(
-                f"swr-{self.app}-heartbeat-missing", "ALARM", "Threshold Crossed: no datapoints were received"
+                self._alarm(onboarding.HEARTBEAT_ALARM_SUFFIX),
+                "ALARM",
+                "Threshold Crossed: no datapoints were received",
             ),
         )
+
+    def _alarm(self, suffix: str) -> str:
+        return next(name for name in self.alarm_names if name.endswith(f"-{suffix}"))
 
     def _report_rms_fault(self, primary: SimInstance) -> None:
         entry = fault_notifier.fault_entry(
@@ -293,6 +303,14 @@ class Emulator:
     def _build(self, hooks: moto_bridge.BridgeHooks) -> None:
         self.world = world.seed(self.boto3_client)
         self.faults.subnet_az = self.world.az_of_subnet()
+        self.deployment = deploy.deploy(self.boto3_client, deploy.parameters_for(self.world), log.info)
+        log.info("%s", self.deployment.summary())
+        outputs = self.deployment.outputs
+        self.table_name = self.world.table_name = outputs.RecordTableName
+        self.world.blackhole_security_group_id = outputs.BlackholeSecurityGroupId
+        self.world.instance_profile_arn = outputs.InstanceProfileArn
+        self.state_machine_arn = outputs.StateMachineArn
+        self.alarm_names = onboarding.alarm_names(self.app, outputs.AlarmNamePrefix)
         self.simulation = Simulation(
             self.clock,
             self.latency,
@@ -305,22 +323,31 @@ class Emulator:
         hooks.on_instances_launched = self.simulation.on_launched
         hooks.on_instances_terminating = self.simulation.on_terminating
         hooks.target_health = self.simulation.target_health
-        environment = {k: os.environ[k] for k in ("SWR_TABLE_NAME", "SWR_SDK_MAX_ATTEMPTS", "POWERTOOLS_SERVICE_NAME")}
-        self.state_machine_arn = deploy.deploy(self.boto3_client, environment).state_machine_arn
         self.primary_instance_id = world.launch_primary(self.boto3_client, self.world)
         primary = self.simulation.add_primary(self.primary_instance_id)
         self.boto3_client("elbv2").register_targets(
             TargetGroupArn=self.world.target_group_arn, Targets=[{"Id": self.primary_instance_id}]
         )
-        self.world.alarm_names = world.create_alarms(self.boto3_client, self.world, self.primary_instance_id)
-        self.store.create(world.app_record(self.world, self.primary_instance_id))
+        # The seeded application is protected by `swr register`'s own code.
+        onboarding.register(self.boto3_client, outputs, world.registration(self.world, self.primary_instance_id))
         for n in range(1, PRE_FAULT_RECORDS + 1):
             self.simulation.workload_write(primary, f"order-{n:04d}")
         # A Lambda's first call pays for creating its clients; in warped time that cost is
-        # multiplied, so create them before the clock matters.
+        # multiplied, so create them before the clock matters, in the functions' environment.
+        self._environment(self._function_environment())
+        get_settings.cache_clear()
         for service in HANDLER_SERVICES:
             handler_aws.client(service)
         self.simulation.start()
+
+    def _function_environment(self) -> dict[str, str]:
+        """The Environment.Variables of the stack's functions (one set: the template's Globals)."""
+        assert self.deployment is not None
+        cloudformation, lambda_ = self.boto3_client("cloudformation"), self.boto3_client("lambda")
+        resources = cloudformation.describe_stack_resources(StackName=self.deployment.stack_name)["StackResources"]
+        function = next(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Lambda::Function")
+        configuration = lambda_.get_function_configuration(FunctionName=function)
+        return dict(configuration.get("Environment", {}).get("Variables", {}))
 
     def _run_boot_gate(self, instance: SimInstance) -> str:
         sim = self._sim()

@@ -5,7 +5,9 @@ test in ``tests/emulator/test_moto_bridge.py`` so that an upgrade that moves the
 
 Patches (installed by :func:`start`, removed by :func:`stop`), and why each exists:
 
-1. Lambda runs real code in-process: moto's docker-less Lambda only echoes the payload.
+1. Lambda runs real code in-process: moto's docker-less Lambda only echoes the payload. The
+   function's Environment.Variables are put in ``os.environ`` before its handler runs (one
+   process: swr's functions share one set of variables, so they never disagree).
 2. EventBridge rules start executions / invoke Lambdas: moto raises NotImplementedError for
    ``states``/``lambda`` targets and fails the whole ``put_events``; it also ignores DISABLED rules.
 3. CloudWatch alarm state changes emit events: moto's ``set_alarm_state`` publishes nothing.
@@ -34,6 +36,8 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     state machines in the executing backend, with their definition read from S3 and substituted
     (see resources_created_through_api()).
 16. CloudFormation security groups with SecurityGroupEgress lose the default allow-all rule, as on AWS.
+17. A stack created through a change set gets its template parsed, so it has outputs: moto creates
+    it with an empty template and never parses the change set's.
 """
 
 from __future__ import annotations
@@ -104,6 +108,10 @@ def _ignore_event(event: dict[str, Any]) -> None:
     return None
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass
 class BridgeHooks:
     """How the simulation steers the emulator. Read on every use, so fields may be swapped live."""
@@ -126,6 +134,9 @@ class BridgeHooks:
     # pause the simulated clock while the emulator spends real CPU on a step, which warped time
     # would otherwise multiply). Callback waits (.waitForTaskToken) are outside it.
     invoking: Callable[[], AbstractContextManager[Any]] = nullcontext
+    # Called after a function's Environment.Variables changed os.environ (e.g. to drop settings
+    # cached from the previous values).
+    on_function_environment: Callable[[], None] = _nothing
 
 
 # --------------------------------------------------------------------------------------------------
@@ -341,6 +352,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_lambda_task_clock(p)
     _patch_cloudformation_api_resources(p)
     _patch_cloudformation_security_group_egress(p)
+    _patch_cloudformation_change_set_outputs(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -419,9 +431,27 @@ def _error_payload(error_type: str, message: str, request_id: str, stack: list[s
     return json.dumps(body).encode("utf-8")
 
 
+_environment_lock = threading.Lock()
+
+
+def _apply_environment(fn: Any) -> None:
+    """The function's Environment.Variables, as the Lambda runtime sets them."""
+    variables = {str(k): str(v) for k, v in (getattr(fn, "environment_vars", None) or {}).items()}
+    bridge = _bridge
+    with _environment_lock:
+        changed = {k: v for k, v in variables.items() if os.environ.get(k) != v}
+        if bridge is not None:  # stop() puts back what was there before
+            for key in changed:
+                bridge.saved_env.setdefault(key, os.environ.get(key))
+        os.environ.update(changed)
+    if changed and bridge is not None:
+        bridge.hooks.on_function_environment()
+
+
 def _run_handler(fn: Any, event: Any) -> tuple[bytes, bool]:
     """Run the function's handler like the Python runtime: (payload, errored)."""
     context = _context_for(fn)
+    _apply_environment(fn)
     try:
         handler = _resolve_handler(fn.handler)
     except _HandlerLoadError as e:
@@ -1607,3 +1637,31 @@ def _patch_cloudformation_security_group_egress(p: _Patches) -> None:
         return group
 
     p.set(SecurityGroup, "create_from_cloudformation_json", create_from_cloudformation_json)
+
+
+# --------------------------------------------------------------------------------------------------
+# 17. A stack created through a change set has its template
+# --------------------------------------------------------------------------------------------------
+# moto makes the stack of a CREATE change set with an empty template and executing the change set
+# creates the resources without parsing the template into the stack, so the stack has no outputs
+# and no description; `swr deploy` (change sets, as on AWS) reads the outputs.
+
+
+def _patch_cloudformation_change_set_outputs(p: _Patches) -> None:
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = _require(CloudFormationBackend, "execute_change_set")
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        original(self, change_set_name, stack_name)
+        change_set = self.change_sets.get(change_set_name) or next(
+            (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name), None
+        )
+        if change_set is None:
+            return
+        stack = self.stacks[change_set.stack_id]
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.output_map = stack._create_output_map()
+
+    p.set(CloudFormationBackend, "execute_change_set", execute_change_set)

@@ -10,9 +10,12 @@ from pathlib import Path
 from handlers.core import errors, triggers
 from handlers.shell import StepInputInvalid
 from rms_hooks import fault_notifier
-from swr.emulator.deploy import DEFINITION, handler_modules
+from swr.deployer import load_template
 
+DEFINITION = Path("statemachine/failover.asl.json")
+TEMPLATE = load_template(Path("infra/template.yaml"))
 ASL = json.loads(DEFINITION.read_text())
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 AWS_ERRORS = re.compile(r"^(States\.|Lambda\.)")
 
 
@@ -37,13 +40,21 @@ def test_every_error_the_asl_matches_is_a_named_error_class():
     assert matched <= named, f"ASL matches errors no handler raises: {sorted(matched - named)}"
 
 
-def test_every_placeholder_names_a_handler_module_with_a_handler():
-    modules = handler_modules(DEFINITION.read_text())
+def test_every_placeholder_is_a_function_of_the_stack_whose_handler_exists():
+    resources = TEMPLATE["Resources"]
+    substitutions = resources["FailoverStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    placeholders = set(PLACEHOLDER.findall(DEFINITION.read_text()))
+    assert placeholders == set(substitutions), "the ASL and the template's DefinitionSubstitutions disagree"
+    modules = set()
+    for name, value in substitutions.items():
+        function = resources[value["Fn::GetAtt"][0]]
+        assert function["Type"] == "AWS::Serverless::Function", name
+        module, _, attr = function["Properties"]["Handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), attr)), f"{name}: no handler {module}.{attr}"
+        modules.add(module.removeprefix("handlers."))
     assert len(modules) == 11
-    for module in modules.values():
-        assert callable(importlib.import_module(f"handlers.{module}").handler)
     on_disk = {p.stem for p in Path("handlers").glob("*.py")} - {"__init__", "shell"}
-    assert on_disk == set(modules.values()), "a handler module is not wired into the workflow"
+    assert on_disk == modules, "a handler module is not wired into the workflow"
 
 
 def test_every_state_after_admit_that_can_fail_is_caught():
