@@ -105,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     emulator = command("emulator", _emulator, "Serve the emulator on loopback until Ctrl-C or SIGTERM.")
     emulator.add_argument("--port", type=_port, default=5000, help="port on 127.0.0.1; 0 picks a free one (5000)")
     emulator.add_argument("--warp", type=_positive, default=100.0, help="simulated seconds per wall second (100)")
+    emulator.add_argument(
+        "--unprotected",
+        action="store_true",
+        help="serve the account as it is before swr (the application runs; no stack, no registration), "
+        "to follow the README's deployment guide with swr deploy and swr register",
+    )
 
     drill = command("drill", _drill, "Start a manual failover (a drill) of APP.")
     drill.add_argument("app", metavar="APP")
@@ -751,7 +757,14 @@ def _run_demo(
     with emulator_class(warp=args.warp) as emu:
         old_id, old_az = _current_instance(emu)
         say(f"swr demo: scenario {args.scenario}, time warp x{args.warp:g} (times below are simulated seconds)")
-        say(f"  app {emu.app} runs on {old_id} in {old_az}, target healthy, data on EFS")
+        deployment = getattr(emu, "deployment", None)
+        if deployment is not None:
+            check, api = deployment.check, deployment.created_through_api
+            say(
+                f"  stack {deployment.stack_name} deployed from infra/template.yaml: {len(check.declared)} resources, "
+                f"all present ({len(api)} created through the API where moto's CloudFormation skips them)"
+            )
+        say(f"  app {emu.app} registered by swr register: runs on {old_id} in {old_az}, target healthy, data on EFS")
         say()
         t0 = float(emu.clock.now())
         progress = _Progress(emu, t0, out)
@@ -859,14 +872,15 @@ def _emulator(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        with emulator_class(warp=args.warp) as emu:
+        with emulator_class(warp=args.warp, protect=not args.unprotected) as emu:
             try:
                 endpoint = str(emu.start_server(port=args.port))
             except OSError as error:
                 raise CliError(
                     f"cannot serve on 127.0.0.1:{args.port}: {error} (try --port 0)", EXIT_ENVIRONMENT
                 ) from None
-            _print_lines(_server_banner(emu, endpoint, args.warp))
+            banner = _unprotected_banner if args.unprotected else _server_banner
+            _print_lines(banner(emu, endpoint, args.warp))
             with _stdout_kept_for_us(args.verbose) as stdout:  # the handlers' metrics lines
                 try:
                     while not stop.wait(0.2):
@@ -877,6 +891,32 @@ def _emulator(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return EXIT_OK
+
+
+def _unprotected_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
+    world, app = emu.world, emu.app
+    where = f"--endpoint {endpoint} --region {emu.region}"
+    subnets = list(world.subnets.values())
+    return [
+        f"swr emulator: serving on {endpoint} (loopback only): the account before swr",
+        f"  application     {app} on {emu.primary_instance_id} in {world.az_of_subnet()[subnets[0]]} (not protected)",
+        f"  vpc             {world.vpc_id} (route table {world.route_table_id})",
+        f"  subnets         {' '.join(subnets)} (one per AZ)",
+        f"  target group    {world.target_group_arn}",
+        f"  efs             {world.file_system_id} (a mount target in each AZ)",
+        f"  time warp       x{warp:g} (simulated seconds per wall second)",
+        "",
+        "Deploy swr and protect the application (the README's deployment guide):",
+        f"  swr deploy {where} --yes --parameter AppName={app} --parameter VpcId={world.vpc_id} \\",
+        f"    --parameter EndpointSubnetIds={','.join(subnets)} \\",
+        f"    --parameter EndpointRouteTableIds={world.route_table_id}",
+        f"  swr register {app} {where} --instance {emu.primary_instance_id} \\",
+        f"    --target-group {world.target_group_arn} \\",
+        f"    --efs {world.file_system_id} --mount-point /srv/demo/shared --subnets {' '.join(subnets)}",
+        f"  swr drill {app} {where} --warp {warp:g} --wait",
+        "",
+        "Ctrl-C or SIGTERM stops it.",
+    ]
 
 
 def _server_banner(emu: Any, endpoint: str, warp: float) -> list[str]:

@@ -28,6 +28,7 @@ from swr.emulator.faults import SERVER_ERROR, THROTTLING, FaultPlan
 from swr.emulator.host import SimulatedHost
 from swr.emulator.latency import LatencyProfile
 from swr.emulator.simulation import EfsStore, SimInstance, Simulation
+from swr.stack import StackNotReady, StackOutputs, read_outputs
 
 SCENARIOS = ("rms-fault", "instance-failure", "az-outage")
 HANDLER_SERVICES = ("ec2", "elbv2", "dynamodb", "events", "stepfunctions", "cloudwatch")
@@ -55,7 +56,11 @@ class Emulator:
         latency: LatencyProfile | None = None,
         seed: int = 7,
         workdir: Path | None = None,
+        protect: bool = True,
     ) -> None:
+        """``protect=False`` leaves the account as it is before swr: the application runs,
+        nothing of swr is deployed or registered (the README's deployment guide does that)."""
+        self.protect = protect
         self.clock = WarpClock(warp)
         self.latency = latency or LatencyProfile()
         self.faults = FaultPlan(seed=seed)
@@ -64,6 +69,7 @@ class Emulator:
         self.table_name = ""  # the deployed stack's
         self.alarm_names: list[str] = []
         self.deployment: deploy.Deployment | None = None
+        self.stack: StackOutputs | None = None
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="swr-emulator-")
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.world: world.WorldInfo | None = None
@@ -106,7 +112,7 @@ class Emulator:
             fault_for=self.faults.fault_for,
             # The functions' environment comes from the deployed stack; settings cached from
             # another environment would be stale.
-            on_function_environment=get_settings.cache_clear,
+            on_function_environment=self._on_function_environment,
         )
         moto_bridge.start(hooks, region=self.region)
         try:
@@ -303,14 +309,10 @@ class Emulator:
     def _build(self, hooks: moto_bridge.BridgeHooks) -> None:
         self.world = world.seed(self.boto3_client)
         self.faults.subnet_az = self.world.az_of_subnet()
-        self.deployment = deploy.deploy(self.boto3_client, deploy.parameters_for(self.world), log.info)
-        log.info("%s", self.deployment.summary())
-        outputs = self.deployment.outputs
-        self.table_name = self.world.table_name = outputs.RecordTableName
-        self.world.blackhole_security_group_id = outputs.BlackholeSecurityGroupId
-        self.world.instance_profile_arn = outputs.InstanceProfileArn
-        self.state_machine_arn = outputs.StateMachineArn
-        self.alarm_names = onboarding.alarm_names(self.app, outputs.AlarmNamePrefix)
+        if self.protect:
+            self.deployment = deploy.deploy(self.boto3_client, deploy.parameters_for(self.world), log.info)
+            log.info("%s", self.deployment.summary())
+            self._adopt_stack()
         self.simulation = Simulation(
             self.clock,
             self.latency,
@@ -328,17 +330,39 @@ class Emulator:
         self.boto3_client("elbv2").register_targets(
             TargetGroupArn=self.world.target_group_arn, Targets=[{"Id": self.primary_instance_id}]
         )
-        # The seeded application is protected by `swr register`'s own code.
-        onboarding.register(self.boto3_client, outputs, world.registration(self.world, self.primary_instance_id))
         for n in range(1, PRE_FAULT_RECORDS + 1):
             self.simulation.workload_write(primary, f"order-{n:04d}")
-        # A Lambda's first call pays for creating its clients; in warped time that cost is
-        # multiplied, so create them before the clock matters, in the functions' environment.
-        self._environment(self._function_environment())
-        get_settings.cache_clear()
-        for service in HANDLER_SERVICES:
-            handler_aws.client(service)
+        if self.deployment is not None:
+            assert self.stack is not None
+            # The seeded application is protected by `swr register`'s own code.
+            onboarding.register(self.boto3_client, self.stack, world.registration(self.world, self.primary_instance_id))
+            # A Lambda's first call pays for creating its clients; in warped time that cost is
+            # multiplied, so create them before the clock matters, in the functions' environment.
+            self._environment(self._function_environment())
+            get_settings.cache_clear()
+            for service in HANDLER_SERVICES:
+                handler_aws.client(service)
         self.simulation.start()
+
+    def _adopt_stack(self) -> None:
+        """Take the names the deployed stack gave swr's resources from its outputs."""
+        assert self.world is not None
+        self.stack = outputs = read_outputs(self.boto3_client("cloudformation"), deploy.STACK_NAME)
+        self.table_name = self.world.table_name = outputs.RecordTableName
+        self.world.blackhole_security_group_id = outputs.BlackholeSecurityGroupId
+        self.world.instance_profile_arn = outputs.InstanceProfileArn
+        self.state_machine_arn = outputs.StateMachineArn
+        self.alarm_names = onboarding.alarm_names(self.app, outputs.AlarmNamePrefix)
+
+    def _on_function_environment(self) -> None:
+        # A function of a stack deployed while serving runs for the first time: before any fence
+        # or boot gate, so the simulation learns the stack's names in time.
+        get_settings.cache_clear()
+        if self.stack is None:
+            try:
+                self._adopt_stack()
+            except StackNotReady:
+                log.warning("a function ran, but stack %s is not deployed", deploy.STACK_NAME)
 
     def _function_environment(self) -> dict[str, str]:
         """The Environment.Variables of the stack's functions (one set: the template's Globals)."""
