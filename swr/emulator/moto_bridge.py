@@ -33,9 +33,13 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     emulator computes a step (see BridgeHooks.invoking).
 15. CloudFormation creates through the API what moto's CloudFormation skips (alarms, trails, bucket
     and queue policies) or mishandles (KMS key policies, ingress rules without an id), and puts
-    state machines in the executing backend, with their definition read from S3 and substituted
-    (see resources_created_through_api()).
-16. CloudFormation security groups with SecurityGroupEgress lose the default allow-all rule, as on AWS.
+    state machines in the executing backend, with their definition read from S3 and substituted.
+    Each has the physical id it has on AWS (the queue policy excepted); a stack update keeps its
+    logical id and name and changes in place what AWS changes in place; deleting it succeeds when
+    moto deleted its bucket, queue or group first (see resources_created_through_api()).
+16. CloudFormation security groups with SecurityGroupEgress rules lose the default allow-all rule,
+    as on AWS (an empty list keeps it); the rules keep their Description and may name an IPv6
+    range or a prefix list.
 17. A stack created through a change set gets its template parsed, so it has outputs: moto creates
     it with an empty template and never parses the change set's.
 """
@@ -54,14 +58,15 @@ import time
 import traceback
 import uuid
 import warnings
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, cast
 
 import boto3
 import boto3.session
+from botocore.exceptions import ClientError
 
 LOG = logging.getLogger(__name__)
 
@@ -1336,38 +1341,74 @@ def _patch_lambda_task_clock(p: _Patches) -> None:
 # queue policies with a warning (the stack still says CREATE_COMPLETE), and it creates
 # AWS::StepFunctions::StateMachine in the plain backend, which cannot execute, ignoring
 # DefinitionS3Location and DefinitionSubstitutions. Each of these types is created here with the
-# same API call CloudFormation makes on AWS, with the properties moto already resolved.
+# same API call CloudFormation makes on AWS, with the properties moto already resolved, under the
+# physical id CloudFormation gives it on AWS (the type's primary identifier), but for the queue
+# policy (see _QueuePolicyResource).
+#
+# An update keeps the resource's logical id and its name (CloudFormation generates a name once;
+# only a new explicit name renames) and changes in place what AWS changes in place: a state
+# machine, alarm, trail or KMS key keeps its ARN or id. An ingress rule is replaced, as on AWS.
+#
+# moto deletes a stack's resources in no fixed order (AWS follows the dependencies), so a bucket,
+# queue or security group may go before the policy or rule on it: a delete that finds its target
+# gone (only the service's not-found errors) has nothing left to do.
 
 
 @dataclass(frozen=True)
 class ApiCreatedResource:
     logical_id: str
     resource_type: str
-    physical_id: str
+    physical_id: str  # what the stack reports as PhysicalResourceId (and Ref gives)
 
 
 _api_created: list[ApiCreatedResource] = []
 
 
 def resources_created_through_api() -> list[ApiCreatedResource]:
-    """What this bridge created through the API on behalf of CloudFormation, in order."""
+    """What this bridge created through the API on behalf of CloudFormation, in order; a resource
+    a stack update changed or replaced is listed once, as it is now."""
     return list(_api_created)
+
+
+def _record(logical_id: str, resource: _ApiResource, replaces: _ApiResource | None = None) -> None:
+    created = ApiCreatedResource(logical_id, resource.resource_type, resource.physical_resource_id)
+    if replaces is not None:
+        previous = ApiCreatedResource(logical_id, replaces.resource_type, replaces.physical_resource_id)
+        if previous in _api_created:
+            _api_created[_api_created.index(previous)] = created
+            return
+    _api_created.append(created)
 
 
 def _api_client(service: str, region: str) -> Any:
     return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
+def _policy_text(policy: Any) -> str:
+    return policy if isinstance(policy, str) else json.dumps(policy)
+
+
 class _ApiResource:
     """A resource CloudFormation created through a service API (not a moto model)."""
 
     resource_type = ""
-    name_property = ""
+    name_property = ""  # the property naming it; without it CloudFormation generates the name
+    # Error codes with which a delete finds the resource, or what it applies to, already gone.
+    gone_codes: frozenset[str] = frozenset()
 
-    def __init__(self, physical_id: str, region: str, attributes: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        physical_id: str,
+        region: str,
+        attributes: dict[str, Any],
+        name: str = "",
+        properties: dict[str, Any] | None = None,
+    ) -> None:
         self.physical_resource_id = physical_id
         self.region = region
         self.attributes = attributes
+        self.name = name or physical_id
+        self.properties = properties or {}
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -1388,16 +1429,23 @@ class _ApiResource:
         properties = dict(cloudformation_json.get("Properties") or {})
         name = str(properties.get(cls.name_property) or resource_name) if cls.name_property else resource_name
         resource = cls.create(name, properties, account_id, region_name)
-        _api_created.append(ApiCreatedResource(str(kwargs.get("LogicalId", name)), cls.resource_type, name))
-        LOG.info("created %s %s through the API (moto's CloudFormation skips it)", cls.resource_type, name)
+        _record(str(kwargs.get("LogicalId") or resource_name), resource)
+        LOG.info("created %s %s through the API", cls.resource_type, resource.physical_resource_id)
         return resource
 
     @classmethod
     def update_from_cloudformation_json(
         cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
     ) -> _ApiResource:
-        original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        # moto passes no logical id here, and a freshly generated name.
+        logical_id = str(getattr(original_resource, "logical_resource_id", None) or new_resource_name)
+        properties = dict(cloudformation_json.get("Properties") or {})
+        explicit = properties.get(cls.name_property) if cls.name_property else None
+        name = str(explicit or original_resource.name)
+        resource = cls.update(original_resource, name, properties, account_id, region_name)
+        _record(logical_id, resource, replaces=original_resource)
+        LOG.info("updated %s %s through the API", cls.resource_type, resource.physical_resource_id)
+        return resource
 
     @classmethod
     def delete_from_cloudformation_json(
@@ -1409,16 +1457,37 @@ class _ApiResource:
     def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
         raise NotImplementedError
 
+    @classmethod
+    def update(
+        cls, original: _ApiResource, name: str, properties: dict[str, Any], account_id: str, region: str
+    ) -> _ApiResource:
+        """Replacement, unless a type changes in place: the old one goes first, because a resource
+        with the same name (or an identical rule) cannot exist twice."""
+        original.delete(account_id, region)
+        return cls.create(name, properties, account_id, region)
+
     def delete(self, account_id: str, region_name: str) -> None:
         raise NotImplementedError
+
+    @classmethod
+    @contextmanager
+    def unless_gone(cls, what: str) -> Iterator[None]:
+        """Around a delete's API call: finding `what` already gone is success."""
+        try:
+            yield
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code not in cls.gone_codes:
+                raise
+            LOG.info("%s: %s is already gone (%s)", cls.resource_type, what, code)
 
 
 class _StateMachineResource(_ApiResource):
     resource_type = "AWS::StepFunctions::StateMachine"
     name_property = "StateMachineName"
 
-    @classmethod
-    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+    @staticmethod
+    def _definition(name: str, properties: dict[str, Any], region: str) -> str:
         definition = properties.get("DefinitionString") or properties.get("Definition")
         if isinstance(definition, dict):
             definition = json.dumps(definition)
@@ -1430,17 +1499,43 @@ class _StateMachineResource(_ApiResource):
             raise RuntimeError(f"state machine {name}: no DefinitionString, Definition or DefinitionS3Location")
         for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
             definition = definition.replace("${" + key + "}", str(value))
+        return str(definition)
+
+    @staticmethod
+    def _tags(properties: dict[str, Any]) -> list[dict[str, str]]:
+        return [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags") or []]
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
         request: dict[str, Any] = {
             "name": name,
-            "definition": definition,
+            "definition": cls._definition(name, properties, region),
             "roleArn": properties.get("RoleArn", ""),
             "type": properties.get("StateMachineType", "STANDARD"),
         }
-        tags = [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags") or []]
-        if tags:
-            request["tags"] = tags
+        if cls._tags(properties):
+            request["tags"] = cls._tags(properties)
         arn = _api_client("stepfunctions", region).create_state_machine(**request)["stateMachineArn"]
-        return cls(arn, region, {"Arn": arn, "Name": name})
+        return cls(arn, region, {"Arn": arn, "Name": name}, name, properties)
+
+    @classmethod
+    def update(
+        cls, original: _ApiResource, name: str, properties: dict[str, Any], account_id: str, region: str
+    ) -> _ApiResource:
+        machine_type = properties.get("StateMachineType", "STANDARD")
+        if name != original.name or machine_type != original.properties.get("StateMachineType", "STANDARD"):
+            return super().update(original, name, properties, account_id, region)
+        arn = original.physical_resource_id
+        sfn = _api_client("stepfunctions", region)
+        request = {"stateMachineArn": arn, "definition": cls._definition(name, properties, region)}
+        sfn.update_state_machine(**request, **({"roleArn": properties["RoleArn"]} if properties.get("RoleArn") else {}))
+        tags = cls._tags(properties)
+        dropped = {t["key"] for t in cls._tags(original.properties)} - {t["key"] for t in tags}
+        if dropped:
+            sfn.untag_resource(resourceArn=arn, tagKeys=sorted(dropped))
+        if tags:
+            sfn.tag_resource(resourceArn=arn, tags=tags)
+        return cls(arn, region, original.attributes, name, properties)
 
     def delete(self, account_id: str, region_name: str) -> None:
         _api_client("stepfunctions", region_name).delete_state_machine(stateMachineArn=self.physical_resource_id)
@@ -1466,7 +1561,15 @@ class _AlarmResource(_ApiResource):
             request["Threshold"] = float(request["Threshold"])
         _api_client("cloudwatch", region).put_metric_alarm(AlarmName=name, **request)
         arn = f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{name}"
-        return cls(name, region, {"Arn": arn})
+        return cls(name, region, {"Arn": arn}, name, properties)
+
+    @classmethod
+    def update(
+        cls, original: _ApiResource, name: str, properties: dict[str, Any], account_id: str, region: str
+    ) -> _ApiResource:
+        if name != original.name:
+            return super().update(original, name, properties, account_id, region)
+        return cls.create(name, properties, account_id, region)  # PutMetricAlarm overwrites it
 
     def delete(self, account_id: str, region_name: str) -> None:
         _api_client("cloudwatch", region_name).delete_alarms(AlarmNames=[self.physical_resource_id])
@@ -1476,8 +1579,8 @@ class _TrailResource(_ApiResource):
     resource_type = "AWS::CloudTrail::Trail"
     name_property = "TrailName"
 
-    @classmethod
-    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+    @staticmethod
+    def _request(name: str, properties: dict[str, Any]) -> dict[str, Any]:
         request: dict[str, Any] = {"Name": name, "S3BucketName": properties["S3BucketName"]}
         for key in ("S3KeyPrefix", "SnsTopicName", "KMSKeyId", "CloudWatchLogsLogGroupArn", "CloudWatchLogsRoleArn"):
             if key in properties:
@@ -1485,49 +1588,104 @@ class _TrailResource(_ApiResource):
         for flag in ("IsMultiRegionTrail", "IncludeGlobalServiceEvents", "EnableLogFileValidation"):
             if flag in properties:
                 request[flag] = str(properties[flag]).lower() == "true"
-        client = _api_client("cloudtrail", region)
-        arn = client.create_trail(**request)["TrailARN"]
+        return request
+
+    @staticmethod
+    def _set_logging(client: Any, name: str, properties: dict[str, Any]) -> None:
         if str(properties.get("IsLogging", "false")).lower() == "true":
             client.start_logging(Name=name)
-        return cls(name, region, {"Arn": arn})
+        else:
+            client.stop_logging(Name=name)
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        client = _api_client("cloudtrail", region)
+        arn = client.create_trail(**cls._request(name, properties))["TrailARN"]
+        if str(properties.get("IsLogging", "false")).lower() == "true":
+            client.start_logging(Name=name)
+        return cls(name, region, {"Arn": arn}, name, properties)
+
+    @classmethod
+    def update(
+        cls, original: _ApiResource, name: str, properties: dict[str, Any], account_id: str, region: str
+    ) -> _ApiResource:
+        if name != original.name:
+            return super().update(original, name, properties, account_id, region)
+        client = _api_client("cloudtrail", region)
+        client.update_trail(**cls._request(name, properties))
+        cls._set_logging(client, name, properties)
+        return cls(name, region, original.attributes, name, properties)
 
     def delete(self, account_id: str, region_name: str) -> None:
         _api_client("cloudtrail", region_name).delete_trail(Name=self.physical_resource_id)
 
 
 class _BucketPolicyResource(_ApiResource):
-    resource_type = "AWS::S3::BucketPolicy"
+    resource_type = "AWS::S3::BucketPolicy"  # physical id: the bucket's name
+    gone_codes = frozenset({"NoSuchBucket"})
 
     @classmethod
     def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
-        bucket = properties["Bucket"]
-        _api_client("s3", region).put_bucket_policy(Bucket=bucket, Policy=json.dumps(properties["PolicyDocument"]))
-        return cls(bucket, region, {})
+        bucket = str(properties["Bucket"])
+        _api_client("s3", region).put_bucket_policy(Bucket=bucket, Policy=_policy_text(properties["PolicyDocument"]))
+        return cls(bucket, region, {}, bucket, properties)
+
+    @classmethod
+    def update(
+        cls, original: _ApiResource, name: str, properties: dict[str, Any], account_id: str, region: str
+    ) -> _ApiResource:
+        if str(properties["Bucket"]) != original.physical_resource_id:
+            return super().update(original, name, properties, account_id, region)
+        return cls.create(name, properties, account_id, region)  # PutBucketPolicy replaces the policy
 
     def delete(self, account_id: str, region_name: str) -> None:
-        _api_client("s3", region_name).delete_bucket_policy(Bucket=self.physical_resource_id)
+        with self.unless_gone(f"bucket {self.physical_resource_id}"):
+            _api_client("s3", region_name).delete_bucket_policy(Bucket=self.physical_resource_id)
 
 
 class _QueuePolicyResource(_ApiResource):
+    # Physical id: the URLs of its queues, comma-separated (what stack_check probes). On AWS it is
+    # an id of its own (the type's primary identifier, /properties/Id).
     resource_type = "AWS::SQS::QueuePolicy"
+    gone_codes = frozenset({"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"})
 
     @classmethod
     def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
-        queues = list(properties["Queues"])
-        sqs, policy = _api_client("sqs", region), json.dumps(properties["PolicyDocument"])
+        queues = [str(q) for q in properties["Queues"]]
+        sqs, policy = _api_client("sqs", region), _policy_text(properties["PolicyDocument"])
         for queue_url in queues:
             sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
-        return cls(",".join(queues), region, {})
+        return cls(",".join(queues), region, {}, name, properties)
+
+    @classmethod
+    def update(
+        cls, original: _ApiResource, name: str, properties: dict[str, Any], account_id: str, region: str
+    ) -> _ApiResource:
+        kept = {str(q) for q in properties["Queues"]}
+        cls._clear([q for q in original.physical_resource_id.split(",") if q and q not in kept], region)
+        return cls.create(name, properties, account_id, region)  # SetQueueAttributes replaces the policy
+
+    @classmethod
+    def _clear(cls, queues: list[str], region: str) -> None:
+        sqs = _api_client("sqs", region)
+        for queue_url in queues:
+            with cls.unless_gone(f"queue {queue_url}"):
+                sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": ""})
 
     def delete(self, account_id: str, region_name: str) -> None:
-        sqs = _api_client("sqs", region_name)
-        for queue_url in self.physical_resource_id.split(","):
-            sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": ""})
+        self._clear([q for q in self.physical_resource_id.split(",") if q], region_name)
 
 
 class _KmsKeyResource(_ApiResource):
     # moto's own model keeps a KeyPolicy given as an object, and DescribeKey then fails on it.
-    resource_type = "AWS::KMS::Key"
+    resource_type = "AWS::KMS::Key"  # physical id: the KeyId
+
+    @staticmethod
+    def _set_rotation(kms: Any, key_id: str, properties: dict[str, Any]) -> None:
+        if str(properties.get("EnableKeyRotation", "false")).lower() == "true":
+            kms.enable_key_rotation(KeyId=key_id)
+        else:
+            kms.disable_key_rotation(KeyId=key_id)
 
     @classmethod
     def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
@@ -1535,43 +1693,66 @@ class _KmsKeyResource(_ApiResource):
         policy = properties.get("KeyPolicy")
         request: dict[str, Any] = {"Description": properties.get("Description", "")}
         if policy:
-            request["Policy"] = policy if isinstance(policy, str) else json.dumps(policy)
+            request["Policy"] = _policy_text(policy)
         key = kms.create_key(**request)["KeyMetadata"]
         if str(properties.get("EnableKeyRotation", "false")).lower() == "true":
             kms.enable_key_rotation(KeyId=key["KeyId"])
-        return cls(key["KeyId"], region, {"Arn": key["Arn"], "KeyId": key["KeyId"]})
+        return cls(key["KeyId"], region, {"Arn": key["Arn"], "KeyId": key["KeyId"]}, key["KeyId"], properties)
+
+    @classmethod
+    def update(
+        cls, original: _ApiResource, name: str, properties: dict[str, Any], account_id: str, region: str
+    ) -> _ApiResource:
+        kms, key_id = _api_client("kms", region), original.physical_resource_id
+        kms.update_key_description(KeyId=key_id, Description=properties.get("Description", ""))
+        if properties.get("KeyPolicy"):
+            kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=_policy_text(properties["KeyPolicy"]))
+        cls._set_rotation(kms, key_id, properties)
+        return cls(key_id, region, original.attributes, key_id, properties)
 
     def delete(self, account_id: str, region_name: str) -> None:
         _api_client("kms", region_name).schedule_key_deletion(KeyId=self.physical_resource_id, PendingWindowInDays=7)
 
 
+def _ip_permission(rule: dict[str, Any], group_key: str, prefix_list_key: str) -> dict[str, Any]:
+    """A CloudFormation security group rule as an EC2 IpPermission, with its Description."""
+    permission: dict[str, Any] = {"IpProtocol": str(rule["IpProtocol"])}
+    for port in ("FromPort", "ToPort"):
+        if port in rule:
+            permission[port] = int(rule[port])
+    described = {"Description": str(rule["Description"])} if rule.get("Description") else {}
+    if rule.get("CidrIp"):
+        permission["IpRanges"] = [{"CidrIp": rule["CidrIp"], **described}]
+    if rule.get("CidrIpv6"):
+        permission["Ipv6Ranges"] = [{"CidrIpv6": rule["CidrIpv6"], **described}]
+    if rule.get(group_key):
+        permission["UserIdGroupPairs"] = [{"GroupId": rule[group_key], **described}]
+    if rule.get(prefix_list_key):
+        permission["PrefixListIds"] = [{"PrefixListId": rule[prefix_list_key], **described}]
+    return permission
+
+
 class _SecurityGroupIngressResource(_ApiResource):
     # moto's own model has no physical id, so nothing could tell that the rule exists.
-    resource_type = "AWS::EC2::SecurityGroupIngress"
+    resource_type = "AWS::EC2::SecurityGroupIngress"  # physical id: the rule's sgr- id
+    gone_codes = frozenset({"InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound"})
 
     @classmethod
     def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
-        permission: dict[str, Any] = {"IpProtocol": str(properties["IpProtocol"])}
-        for port in ("FromPort", "ToPort"):
-            if port in properties:
-                permission[port] = int(properties[port])
-        description = properties.get("Description", "")
-        if properties.get("CidrIp"):
-            permission["IpRanges"] = [{"CidrIp": properties["CidrIp"], "Description": description}]
-        if properties.get("SourceSecurityGroupId"):
-            source = properties["SourceSecurityGroupId"]
-            permission["UserIdGroupPairs"] = [{"GroupId": source, "Description": description}]
+        permission = _ip_permission(properties, "SourceSecurityGroupId", "SourcePrefixListId")
         rules = _api_client("ec2", region).authorize_security_group_ingress(
             GroupId=properties["GroupId"], IpPermissions=[permission]
         )["SecurityGroupRules"]
-        return cls(rules[0]["SecurityGroupRuleId"], region, {"Id": rules[0]["SecurityGroupRuleId"]})
+        rule_id = rules[0]["SecurityGroupRuleId"]
+        return cls(rule_id, region, {"Id": rule_id}, rule_id, properties)
 
     def delete(self, account_id: str, region_name: str) -> None:
         ec2 = _api_client("ec2", region_name)
-        found = ec2.describe_security_group_rules(SecurityGroupRuleIds=[self.physical_resource_id])
-        for rule in found["SecurityGroupRules"]:
-            group, rule_id = rule["GroupId"], rule["SecurityGroupRuleId"]
-            ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[rule_id])
+        with self.unless_gone(f"rule {self.physical_resource_id} (or its group)"):
+            found = ec2.describe_security_group_rules(SecurityGroupRuleIds=[self.physical_resource_id])
+            for rule in found["SecurityGroupRules"]:
+                group, rule_id = rule["GroupId"], rule["SecurityGroupRuleId"]
+                ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[rule_id])
 
 
 _API_RESOURCES: dict[str, type[_ApiResource]] = {
@@ -1603,8 +1784,9 @@ def _patch_cloudformation_api_resources(p: _Patches) -> None:
 # --------------------------------------------------------------------------------------------------
 # 16. CloudFormation security groups honour SecurityGroupEgress
 # --------------------------------------------------------------------------------------------------
-# On AWS, declaring SecurityGroupEgress replaces the default allow-all egress rule; moto ignores
-# the property and keeps allow-all, so the fence's blackhole group would let traffic out.
+# On AWS, declaring egress rules replaces the default allow-all egress rule (an empty list declares
+# none, so allow-all stays); moto ignores the property and keeps allow-all, so the fence's
+# blackhole group would let traffic out.
 
 
 def _patch_cloudformation_security_group_egress(p: _Patches) -> None:
@@ -1617,23 +1799,16 @@ def _patch_cloudformation_security_group_egress(p: _Patches) -> None:
         cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
     ) -> Any:
         group = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        egress = (cloudformation_json.get("Properties") or {}).get("SecurityGroupEgress")
-        if egress is not None:
+        egress = (cloudformation_json.get("Properties") or {}).get("SecurityGroupEgress") or []
+        if egress:
             ec2 = _api_client("ec2", region_name)
             ec2.revoke_security_group_egress(
                 GroupId=group.id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
             )
-            for rule in egress:
-                permission: dict[str, Any] = {"IpProtocol": str(rule["IpProtocol"])}
-                if "FromPort" in rule:
-                    permission["FromPort"] = int(rule["FromPort"])
-                if "ToPort" in rule:
-                    permission["ToPort"] = int(rule["ToPort"])
-                if rule.get("CidrIp"):
-                    permission["IpRanges"] = [{"CidrIp": rule["CidrIp"]}]
-                if rule.get("DestinationSecurityGroupId"):
-                    permission["UserIdGroupPairs"] = [{"GroupId": rule["DestinationSecurityGroupId"]}]
-                ec2.authorize_security_group_egress(GroupId=group.id, IpPermissions=[permission])
+            permissions = [
+                _ip_permission(rule, "DestinationSecurityGroupId", "DestinationPrefixListId") for rule in egress
+            ]
+            ec2.authorize_security_group_egress(GroupId=group.id, IpPermissions=permissions)
         return group
 
     p.set(SecurityGroup, "create_from_cloudformation_json", create_from_cloudformation_json)

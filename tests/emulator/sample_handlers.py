@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -48,6 +49,11 @@ def refuse(event: dict[str, Any], context: Any) -> None:
 def record(event: Any, context: Any) -> None:
     RECEIVED.append(event)
     RECEIVED_EVENT.set()
+
+
+def environment(event: dict[str, Any], context: Any) -> dict[str, str | None]:
+    """What the handler sees of the named environment variables while it runs."""
+    return {name: os.environ.get(name) for name in event["names"]}
 
 
 def count_instances(event: dict[str, Any], context: Any) -> dict[str, int]:

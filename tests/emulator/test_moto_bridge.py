@@ -6,8 +6,10 @@ the internals we patch fails here, loudly, rather than somewhere in a scenario.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -233,6 +235,43 @@ def test_event_invocation_runs_asynchronously(hooks: BridgeHooks) -> None:
     assert resp["StatusCode"] == 202
     assert sample_handlers.RECEIVED_EVENT.wait(5)
     assert sample_handlers.RECEIVED == [{"x": 1}]
+
+
+def test_handler_runs_with_its_functions_environment_and_stop_restores_the_process_environment(
+    hooks: BridgeHooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWR_CANARY_GREETING", "from the shell")
+    monkeypatch.delenv("SWR_CANARY_TABLE", raising=False)
+    changes: list[str | None] = []
+    hooks.on_function_environment = lambda: changes.append(os.environ.get("SWR_CANARY_TABLE"))
+    lam = client("lambda")
+    lam.create_function(
+        FunctionName="env",
+        Runtime="python3.11",
+        Role=role_arn(),
+        Handler=f"{HANDLERS}.environment",
+        Code={"ZipFile": _zip()},
+        Environment={"Variables": {"SWR_CANARY_GREETING": "hello", "SWR_CANARY_TABLE": "records"}},
+    )
+
+    def seen() -> Any:
+        names = ["SWR_CANARY_GREETING", "SWR_CANARY_TABLE"]
+        return json.loads(lam.invoke(FunctionName="env", Payload=json.dumps({"names": names}))["Payload"].read())
+
+    assert seen() == {"SWR_CANARY_GREETING": "hello", "SWR_CANARY_TABLE": "records"}
+    assert changes == ["records"]  # told once the variables are in place
+    seen()
+    assert changes == ["records"]  # the same variables again: nothing changed, nothing to tell
+
+    lam.update_function_configuration(
+        FunctionName="env", Environment={"Variables": {"SWR_CANARY_GREETING": "hello", "SWR_CANARY_TABLE": "v2"}}
+    )
+    assert seen() == {"SWR_CANARY_GREETING": "hello", "SWR_CANARY_TABLE": "v2"}
+    assert changes == ["records", "v2"]
+
+    moto_bridge.stop()
+    assert os.environ.get("SWR_CANARY_GREETING") == "from the shell"
+    assert "SWR_CANARY_TABLE" not in os.environ
 
 
 def test_lambda_tasks_of_both_resource_forms_run_the_handler(hooks: BridgeHooks) -> None:
@@ -1276,8 +1315,8 @@ def test_stack_ingress_rule_has_a_physical_id_naming_the_rule(hooks: BridgeHooks
 
 
 def test_deleting_the_stack_removes_what_was_created_through_the_api(hooks: BridgeHooks) -> None:
-    # The buckets, queue and group live outside the stack: moto deletes a stack's resources in no
-    # particular order, so a policy or rule whose target is in the same stack may find it gone.
+    # The buckets, queue and group live outside the stack, so that they remain to show the policies
+    # and the rule removed.
     make_bucket("artifacts")
     make_bucket("trail-logs")
     queue = client("sqs").create_queue(QueueName="dead-letters")["QueueUrl"]
@@ -1342,6 +1381,199 @@ def test_deleting_the_stack_removes_what_was_created_through_the_api(hooks: Brid
     assert client("ec2").describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"] == []
 
 
+def stack_status(stack_id: str) -> str:
+    return str(client("cloudformation").describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"])
+
+
+def test_stacks_holding_policies_and_rules_beside_their_targets_always_delete(hooks: BridgeHooks) -> None:
+    # moto deletes a stack's resources in no fixed order (it follows the hashes of the logical ids),
+    # so the bucket, queue or group often goes before the policy or rule on it; on AWS the
+    # dependency decides. With eight stacks of different ids, each pair all but surely (255 in 256)
+    # meets the order that used to fail.
+    vpc = client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    cfn = client("cloudformation")
+    for i in range(8):
+        resources = {
+            f"Logs{i}": {"Type": "AWS::S3::Bucket"},
+            f"LogsPolicy{i}": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {"Bucket": {"Ref": f"Logs{i}"}, "PolicyDocument": OPEN_POLICY},
+            },
+            f"DeadLetters{i}": {"Type": "AWS::SQS::Queue"},
+            f"DeadLettersPolicy{i}": {
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {"Queues": [{"Ref": f"DeadLetters{i}"}], "PolicyDocument": OPEN_POLICY},
+            },
+            f"Web{i}": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "web", "VpcId": vpc}},
+            f"SshFromVpc{i}": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {
+                    "GroupId": {"Ref": f"Web{i}"},
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "CidrIp": "10.0.0.0/8",
+                },
+            },
+        }
+        stack_id = cfn.create_stack(StackName=f"canary-{i}", TemplateBody=json.dumps({"Resources": resources}))[
+            "StackId"
+        ]
+        assert stack_status(stack_id) == "CREATE_COMPLETE"
+
+        cfn.delete_stack(StackName=f"canary-{i}")
+
+        assert stack_status(stack_id) == "DELETE_COMPLETE", f"stack {i}"
+    assert client("s3").list_buckets()["Buckets"] == []
+    assert client("sqs").list_queues().get("QueueUrls", []) == []
+    groups = client("ec2").describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+    assert [g["GroupName"] for g in groups["SecurityGroups"]] == ["default"]
+
+
+def test_a_delete_that_fails_for_another_reason_still_fails_the_stack_deletion(hooks: BridgeHooks) -> None:
+    group = make_group()
+    rule_id = deploy(
+        {
+            "SshFromVpc": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {
+                    "GroupId": group,
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "CidrIp": "10.0.0.0/8",
+                },
+            }
+        }
+    )["SshFromVpc"]
+    denied = ApiFault("UnauthorizedOperation", "not yours")
+    hooks.fault_for = lambda service, action, params: denied if action == "RevokeSecurityGroupIngress" else None
+
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        client("cloudformation").delete_stack(StackName="canary")
+
+    assert client("ec2").describe_security_group_rules(SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"]
+
+
+EVERY_API_TYPE: dict[str, Any] = {
+    "Workflow": {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Properties": {"RoleArn": "arn:aws:iam::123456789012:role/canary", "Definition": GREETING_MACHINE},
+    },
+    "ErrorsAlarm": {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Statistic": "Sum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+    },
+    "Trail": {"Type": "AWS::CloudTrail::Trail", "Properties": {"S3BucketName": "trail-logs", "IsLogging": True}},
+    "Logs": {"Type": "AWS::S3::Bucket"},
+    "LogsPolicy": {
+        "Type": "AWS::S3::BucketPolicy",
+        "Properties": {"Bucket": {"Ref": "Logs"}, "PolicyDocument": OPEN_POLICY},
+    },
+    "DeadLetters": {"Type": "AWS::SQS::Queue"},
+    "DeadLettersPolicy": {
+        "Type": "AWS::SQS::QueuePolicy",
+        "Properties": {"Queues": [{"Ref": "DeadLetters"}], "PolicyDocument": OPEN_POLICY},
+    },
+    "RecordKey": {"Type": "AWS::KMS::Key", "Properties": {"Description": "records", "KeyPolicy": OPEN_POLICY}},
+    "Web": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "web"}},
+    "SshFromVpc": {
+        "Type": "AWS::EC2::SecurityGroupIngress",
+        "Properties": {
+            "GroupId": {"Fn::GetAtt": ["Web", "GroupId"]},
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "CidrIp": "10.0.0.0/8",
+        },
+    },
+}
+
+
+def test_each_resource_created_through_the_api_records_the_physical_id_the_stack_reports(
+    hooks: BridgeHooks,
+) -> None:
+    make_bucket("trail-logs")
+    physical = deploy(EVERY_API_TYPE)
+
+    recorded = {r.logical_id: r.physical_id for r in moto_bridge.resources_created_through_api()}
+    assert recorded == {logical_id: physical[logical_id] for logical_id in recorded}
+    assert set(recorded) == {
+        *("Workflow", "ErrorsAlarm", "Trail", "LogsPolicy", "DeadLettersPolicy", "RecordKey", "SshFromVpc")
+    }
+    # The physical ids are what CloudFormation gives on AWS (each type's primary identifier), but for
+    # the queue policy: stack_check probes its queues by it.
+    machines = client("stepfunctions").list_state_machines()["stateMachines"]
+    assert [m["stateMachineArn"] for m in machines] == [recorded["Workflow"]]
+    assert recorded["ErrorsAlarm"].startswith("canary-ErrorsAlarm-")
+    assert recorded["Trail"].startswith("canary-Trail-")
+    assert recorded["LogsPolicy"] == physical["Logs"]  # the bucket's name
+    assert recorded["DeadLettersPolicy"] == physical["DeadLetters"]  # its queues' URLs (AWS: an id of its own)
+    assert client("kms").describe_key(KeyId=recorded["RecordKey"])["KeyMetadata"]["KeyId"] == recorded["RecordKey"]
+    assert recorded["SshFromVpc"].startswith("sgr-")
+
+
+def test_updating_a_stack_keeps_logical_ids_names_and_what_aws_updates_in_place(hooks: BridgeHooks) -> None:
+    make_bucket("trail-logs")
+    resources = copy.deepcopy(EVERY_API_TYPE)
+    resources["NamedAlarm"] = copy.deepcopy(resources["ErrorsAlarm"])
+    resources["NamedAlarm"]["Properties"]["AlarmName"] = "canary-named"
+    before = deploy(resources)
+    workflow_runs, _ = run(before["Workflow"])
+    assert workflow_runs["status"] == "SUCCEEDED"
+
+    changed = copy.deepcopy(resources)
+    changed["Workflow"]["Properties"]["DefinitionSubstitutions"] = {"Greeting": "hello again"}
+    changed["ErrorsAlarm"]["Properties"]["Threshold"] = 5
+    changed["NamedAlarm"]["Properties"]["Threshold"] = 7
+    changed["Trail"]["Properties"]["IsLogging"] = False
+    changed["LogsPolicy"]["Properties"]["PolicyDocument"] = {**OPEN_POLICY, "Id": "v2"}
+    changed["DeadLettersPolicy"]["Properties"]["PolicyDocument"] = {**OPEN_POLICY, "Id": "v2"}
+    changed["RecordKey"]["Properties"]["Description"] = "records, v2"
+    changed["SshFromVpc"]["Properties"]["CidrIp"] = "10.1.0.0/16"
+    cfn = client("cloudformation")
+    cfn.update_stack(StackName="canary", TemplateBody=json.dumps({"Resources": changed}))
+    assert cfn.describe_stacks(StackName="canary")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    after = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.describe_stack_resources(StackName="canary")["StackResources"]
+    }
+
+    # One record per resource, under its logical id, with the physical id the stack reports.
+    recorded = [(r.logical_id, r.physical_id) for r in moto_bridge.resources_created_through_api()]
+    assert sorted(recorded) == sorted(
+        (logical_id, after[logical_id]) for logical_id in changed if logical_id not in ("Logs", "DeadLetters", "Web")
+    )
+    # Updated in place, as on AWS: same names, same ids, new settings.
+    kept = ("Workflow", "ErrorsAlarm", "NamedAlarm", "Trail", "LogsPolicy", "DeadLettersPolicy", "RecordKey")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    sfn = client("stepfunctions")
+    described = json.loads(sfn.describe_state_machine(stateMachineArn=after["Workflow"])["definition"])
+    assert described["States"]["Greet"]["Result"] == {"greeting": "hello again"}
+    assert [e["executionArn"] for e in executions(after["Workflow"])] == [workflow_runs["executionArn"]]
+    alarms = client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert sorted((a["AlarmName"], a["Threshold"]) for a in alarms) == sorted(
+        [(after["ErrorsAlarm"], 5.0), ("canary-named", 7.0)]
+    )
+    assert client("cloudtrail").get_trail_status(Name=after["Trail"])["IsLogging"] is False
+    assert json.loads(client("s3").get_bucket_policy(Bucket=after["Logs"])["Policy"])["Id"] == "v2"
+    queue = client("sqs").get_queue_attributes(QueueUrl=after["DeadLetters"], AttributeNames=["Policy"])
+    assert json.loads(queue["Attributes"]["Policy"])["Id"] == "v2"
+    assert client("kms").describe_key(KeyId=after["RecordKey"])["KeyMetadata"]["Description"] == "records, v2"
+    # A rule with a new address range is a new rule (replacement, as on AWS); the old one is gone.
+    assert after["SshFromVpc"] != before["SshFromVpc"]
+    group = client("ec2").describe_security_groups(GroupIds=[after["Web"]])["SecurityGroups"][0]
+    assert [[r["CidrIp"] for r in p["IpRanges"]] for p in group["IpPermissions"]] == [["10.1.0.0/16"]]
+
+
 # --------------------------------------------------------------------------------------------------
 # 16. CloudFormation security groups honour SecurityGroupEgress
 # --------------------------------------------------------------------------------------------------
@@ -1386,3 +1618,102 @@ def test_stack_security_group_egress_replaces_the_default_allow_all(hooks: Bridg
     assert egress("Open") == [("-1", None, None, ["0.0.0.0/0"])]
     assert egress("HttpsOnly") == [("tcp", 443, 443, ["0.0.0.0/0"])]
     assert egress("Blackhole") == [("icmp", 252, 86, ["127.0.0.1/32"])]
+
+
+def test_stack_security_group_with_an_empty_egress_list_keeps_the_default_allow_all(hooks: BridgeHooks) -> None:
+    # On AWS only a rule given replaces allow-all; an empty list (e.g. from a condition) is none.
+    vpc = client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    physical = deploy(
+        {
+            "Open": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {"GroupDescription": "open", "VpcId": vpc, "SecurityGroupEgress": []},
+            }
+        }
+    )
+
+    group = client("ec2").describe_security_groups(GroupIds=[physical["Open"]])["SecurityGroups"][0]
+    assert [(p["IpProtocol"], [r["CidrIp"] for r in p["IpRanges"]]) for p in group["IpPermissionsEgress"]] == [
+        ("-1", ["0.0.0.0/0"])
+    ]
+
+
+def test_stack_security_group_egress_rules_keep_descriptions_and_take_every_destination(hooks: BridgeHooks) -> None:
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    s3_prefix_list = next(
+        p["PrefixListId"]
+        for p in ec2.describe_managed_prefix_lists()["PrefixLists"]
+        if p["PrefixListName"] == f"com.amazonaws.{REGION}.s3"
+    )
+    https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443}
+    physical = deploy(
+        {
+            "Endpoints": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "ep", "VpcId": vpc}},
+            "Worker": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {
+                    "GroupDescription": "worker",
+                    "VpcId": vpc,
+                    "SecurityGroupEgress": [
+                        {**https, "CidrIp": "10.0.0.0/16", "Description": "vpc"},
+                        {**https, "CidrIpv6": "2001:db8::/32", "Description": "vpc v6"},
+                        {**https, "DestinationPrefixListId": s3_prefix_list, "Description": "s3 gateway"},
+                        {**https, "DestinationSecurityGroupId": {"Ref": "Endpoints"}, "Description": "endpoints"},
+                    ],
+                },
+            },
+        }
+    )
+
+    group = ec2.describe_security_groups(GroupIds=[physical["Worker"]])["SecurityGroups"][0]
+    destinations = {"IpRanges": "CidrIp", "Ipv6Ranges": "CidrIpv6", "PrefixListIds": "PrefixListId"}
+    egress = {
+        (
+            p["IpProtocol"],
+            p["FromPort"],
+            p["ToPort"],
+            entry[destinations.get(kind, "GroupId")],
+            entry.get("Description"),
+        )
+        for p in group["IpPermissionsEgress"]
+        for kind in (*destinations, "UserIdGroupPairs")
+        for entry in p[kind]
+    }
+    assert egress == {
+        ("tcp", 443, 443, "10.0.0.0/16", "vpc"),
+        ("tcp", 443, 443, "2001:db8::/32", "vpc v6"),
+        ("tcp", 443, 443, s3_prefix_list, None),  # moto drops a prefix list entry's description
+        ("tcp", 443, 443, physical["Endpoints"], "endpoints"),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# 17. A stack created through a change set has its template
+# --------------------------------------------------------------------------------------------------
+
+
+def test_stack_created_through_a_change_set_has_its_outputs_and_description(hooks: BridgeHooks) -> None:
+    template = {
+        "Description": "canary stack",
+        "Resources": {"DeadLetters": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            "QueueUrl": {"Value": {"Ref": "DeadLetters"}},
+            "QueueArn": {"Value": {"Fn::GetAtt": ["DeadLetters", "Arn"]}, "Description": "the dead letters"},
+        },
+    }
+    cfn = client("cloudformation")
+    cfn.create_change_set(
+        StackName="canary", ChangeSetName="first", ChangeSetType="CREATE", TemplateBody=json.dumps(template)
+    )
+
+    cfn.execute_change_set(ChangeSetName="first", StackName="canary")
+
+    stack = cfn.describe_stacks(StackName="canary")["Stacks"][0]
+    queue = cfn.describe_stack_resources(StackName="canary")["StackResources"][0]["PhysicalResourceId"]
+    arn = client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert stack["Description"] == "canary stack"
+    assert sorted((o["OutputKey"], o["OutputValue"], o.get("Description")) for o in stack["Outputs"]) == [
+        ("QueueArn", arn, "the dead letters"),
+        ("QueueUrl", queue, None),
+    ]
