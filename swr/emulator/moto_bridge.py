@@ -42,6 +42,10 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     range or a prefix list.
 17. A stack created through a change set gets its template parsed, so it has outputs: moto creates
     it with an empty template and never parses the change set's.
+18. An update change set that changes nothing fails with "didn't contain changes", as on AWS:
+    moto compares the given parameters with those given at creation, not the effective values.
+19. Another account's Lambda layer (AWS's Powertools layer) exists: moto refuses it on update.
+20. RunInstances applies "network-interface" TagSpecifications: moto drops them.
 """
 
 from __future__ import annotations
@@ -358,6 +362,9 @@ def _install_patches(p: _Patches) -> None:
     _patch_cloudformation_api_resources(p)
     _patch_cloudformation_security_group_egress(p)
     _patch_cloudformation_change_set_outputs(p)
+    _patch_cloudformation_unchanged_parameters(p)
+    _patch_lambda_public_layers(p)
+    _patch_ec2_interface_tags(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -1505,6 +1512,25 @@ class _StateMachineResource(_ApiResource):
     def _tags(properties: dict[str, Any]) -> list[dict[str, str]]:
         return [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags") or []]
 
+    @staticmethod
+    def _observability(properties: dict[str, Any]) -> dict[str, Any]:
+        """LoggingConfiguration and TracingConfiguration, in the API's spelling."""
+        request: dict[str, Any] = {}
+        logging_ = properties.get("LoggingConfiguration")
+        if logging_:
+            request["loggingConfiguration"] = {
+                "level": logging_.get("Level", "OFF"),
+                "includeExecutionData": bool(logging_.get("IncludeExecutionData", False)),
+                "destinations": [
+                    {"cloudWatchLogsLogGroup": {"logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]}}
+                    for d in logging_.get("Destinations") or []
+                ],
+            }
+        tracing = properties.get("TracingConfiguration")
+        if tracing:
+            request["tracingConfiguration"] = {"enabled": bool(tracing.get("Enabled", False))}
+        return request
+
     @classmethod
     def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
         request: dict[str, Any] = {
@@ -1512,6 +1538,7 @@ class _StateMachineResource(_ApiResource):
             "definition": cls._definition(name, properties, region),
             "roleArn": properties.get("RoleArn", ""),
             "type": properties.get("StateMachineType", "STANDARD"),
+            **cls._observability(properties),
         }
         if cls._tags(properties):
             request["tags"] = cls._tags(properties)
@@ -1527,7 +1554,11 @@ class _StateMachineResource(_ApiResource):
             return super().update(original, name, properties, account_id, region)
         arn = original.physical_resource_id
         sfn = _api_client("stepfunctions", region)
-        request = {"stateMachineArn": arn, "definition": cls._definition(name, properties, region)}
+        request = {
+            "stateMachineArn": arn,
+            "definition": cls._definition(name, properties, region),
+            **cls._observability(properties),
+        }
         sfn.update_state_machine(**request, **({"roleArn": properties["RoleArn"]} if properties.get("RoleArn") else {}))
         tags = cls._tags(properties)
         dropped = {t["key"] for t in cls._tags(original.properties)} - {t["key"] for t in tags}
@@ -1840,3 +1871,81 @@ def _patch_cloudformation_change_set_outputs(p: _Patches) -> None:
         stack.output_map = stack._create_output_map()
 
     p.set(CloudFormationBackend, "execute_change_set", execute_change_set)
+
+
+# --------------------------------------------------------------------------------------------------
+# 18. An update that changes nothing is "no changes"
+# --------------------------------------------------------------------------------------------------
+# moto compares an update's parameters with those given when the stack was created, so a parameter
+# passed as UsePreviousValue (which it resolves to the stack's value) or a default given explicitly
+# looks like a change: the change set "succeeds" and its execution updates every resource. AWS
+# compares the effective values and fails the change set with "didn't contain changes".
+
+
+def _effective_parameters(declared: dict[str, Any], values: dict[str, Any]) -> dict[str, str]:
+    def text(value: Any) -> str:
+        return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+    effective = {name: text(spec.get("Default")) for name, spec in declared.items() if "Default" in spec}
+    effective.update({name: text(value) for name, value in values.items()})
+    return effective
+
+
+def _patch_cloudformation_unchanged_parameters(p: _Patches) -> None:
+    from moto.cloudformation.models import Stack
+
+    _require(Stack, "has_parameters")
+
+    def has_parameters(self: Any, other_parameters: dict[str, Any]) -> bool:
+        declared = (self.template_dict or {}).get("Parameters") or {}
+        current = _effective_parameters(declared, self.stack_parameters)
+        return current == _effective_parameters(declared, other_parameters)
+
+    p.set(Stack, "has_parameters", has_parameters)
+
+
+# --------------------------------------------------------------------------------------------------
+# 19. Public Lambda layers exist
+# --------------------------------------------------------------------------------------------------
+# A function may use a layer another account publishes (AWS publishes Powertools' per region).
+# moto knows only layers published to it: creating the function accepts the ARN, but updating its
+# configuration raises "LayerVersion does not exist", so a stack update fails. The emulator runs
+# handlers in-process, so another account's layer is taken as existing (and empty).
+
+
+def _patch_lambda_public_layers(p: _Patches) -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    original = _require(LambdaFunction, "_get_layers_data")
+
+    def get_layers_data(self: Any, layers_versions_arns: list[str]) -> list[dict[str, Any]]:
+        own = [arn for arn in layers_versions_arns if arn.split(":")[4:5] == [self.account_id]]
+        known = {layer["Arn"]: layer for layer in original(self, own)}
+        return [known.get(arn) or {"Arn": arn, "CodeSize": 0} for arn in layers_versions_arns]
+
+    p.set(LambdaFunction, "_get_layers_data", get_layers_data)
+
+
+# --------------------------------------------------------------------------------------------------
+# 20. RunInstances tags the network interfaces it creates
+# --------------------------------------------------------------------------------------------------
+# moto applies the "instance" and "volume" TagSpecifications and drops "network-interface". The
+# stack lets swr fence only interfaces tagged with its application, so an untagged interface of a
+# replacement would make the next failover's fence fail.
+
+
+def _patch_ec2_interface_tags(p: _Patches) -> None:
+    from moto.ec2.models.instances import InstanceBackend
+
+    original = _require(InstanceBackend, "run_instances")
+
+    def run_instances(self: Any, *args: Any, **kwargs: Any) -> Any:
+        interface_tags = dict((kwargs.get("tags") or {}).get("network-interface") or {})
+        reservation = original(self, *args, **kwargs)
+        if interface_tags:
+            for instance in reservation.instances:
+                for interface in instance.nics.values():
+                    interface.add_tags(interface_tags)
+        return reservation
+
+    p.set(InstanceBackend, "run_instances", run_instances)

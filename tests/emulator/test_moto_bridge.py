@@ -1717,3 +1717,146 @@ def test_stack_created_through_a_change_set_has_its_outputs_and_description(hook
         ("QueueArn", arn, "the dead letters"),
         ("QueueUrl", queue, None),
     ]
+
+
+def test_stack_state_machine_keeps_its_logging_and_tracing_configuration(hooks: BridgeHooks) -> None:
+    group = "arn:aws:logs:ap-northeast-1:123456789012:log-group:/aws/vendedlogs/states/greeter:*"
+    physical = deploy(
+        {
+            "Workflow": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "StateMachineName": "greeter",
+                    "RoleArn": role_arn(),
+                    "DefinitionString": json.dumps(GREETING_MACHINE),
+                    "DefinitionSubstitutions": {"Greeting": "hello"},
+                    "LoggingConfiguration": {
+                        "Level": "ALL",
+                        "IncludeExecutionData": True,
+                        "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": group}}],
+                    },
+                    "TracingConfiguration": {"Enabled": True},
+                },
+            }
+        }
+    )
+
+    described = client("stepfunctions").describe_state_machine(stateMachineArn=physical["Workflow"])
+    assert described["loggingConfiguration"] == {
+        "level": "ALL",
+        "includeExecutionData": True,
+        "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group}}],
+    }
+    assert described["tracingConfiguration"] == {"enabled": True}
+
+
+# --------------------------------------------------------------------------------------------------
+# 18. An update that changes nothing is "no changes"
+# --------------------------------------------------------------------------------------------------
+
+PARAMETER_TEMPLATE = {
+    "Parameters": {
+        "Prefix": {"Type": "String", "Default": "swr"},
+        "Retention": {"Type": "Number", "Default": 90},
+        "Subnets": {"Type": "CommaDelimitedList", "Default": ""},
+    },
+    "Resources": {"DeadLetters": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Ref": "Prefix"}}}},
+}
+
+
+def _change_set(kind: str, name: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    # Through S3, as `swr deploy` sends a template above CloudFormation's inline limit: moto checks
+    # an inline body against the stack's itself, and the effective parameters with it.
+    s3, cfn = client("s3"), client("cloudformation")
+    if "templates" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        make_bucket("templates")
+    s3.put_object(Bucket="templates", Key="canary.json", Body=json.dumps(PARAMETER_TEMPLATE))
+    cfn.create_change_set(
+        StackName="canary",
+        ChangeSetName=name,
+        ChangeSetType=kind,
+        TemplateURL=f"https://templates.s3.{REGION}.amazonaws.com/canary.json",
+        Parameters=parameters,
+    )
+    return dict(cfn.describe_change_set(ChangeSetName=name, StackName="canary"))
+
+
+def test_an_update_with_previous_values_and_explicit_defaults_is_no_change(hooks: BridgeHooks) -> None:
+    _change_set("CREATE", "create", [{"ParameterKey": "Subnets", "ParameterValue": "subnet-a,subnet-b"}])
+    client("cloudformation").execute_change_set(ChangeSetName="create", StackName="canary")
+
+    same = _change_set(
+        "UPDATE",
+        "same",
+        [
+            {"ParameterKey": "Prefix", "ParameterValue": "swr"},  # the default, now given
+            {"ParameterKey": "Retention", "UsePreviousValue": True},
+            {"ParameterKey": "Subnets", "UsePreviousValue": True},
+        ],
+    )
+    assert same["Status"] == "FAILED"
+    assert "didn't contain changes" in same["StatusReason"]
+
+    changed = _change_set(
+        "UPDATE",
+        "changed",
+        [
+            {"ParameterKey": "Retention", "ParameterValue": "30"},
+            {"ParameterKey": "Subnets", "UsePreviousValue": True},
+        ],
+    )
+    assert changed["Status"] == "CREATE_COMPLETE"
+
+
+# --------------------------------------------------------------------------------------------------
+# 19. Public Lambda layers exist
+# --------------------------------------------------------------------------------------------------
+
+POWERTOOLS = "arn:aws:lambda:ap-northeast-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:27"
+
+
+def test_a_function_keeps_another_accounts_layer_through_a_configuration_update(hooks: BridgeHooks) -> None:
+    lam = client("lambda")
+    make_function("with-layer", "echo")
+
+    updated = lam.update_function_configuration(FunctionName="with-layer", Layers=[POWERTOOLS], Timeout=30)
+
+    assert [layer["Arn"] for layer in updated["Layers"]] == [POWERTOOLS]
+    own = f"arn:aws:lambda:{REGION}:123456789012:layer:missing:1"
+    with pytest.raises(ClientError, match="LayerVersion does not exist"):
+        lam.update_function_configuration(FunctionName="with-layer", Layers=[own])
+
+
+# --------------------------------------------------------------------------------------------------
+# 20. RunInstances tags the network interfaces it creates
+# --------------------------------------------------------------------------------------------------
+
+
+def test_run_instances_tags_instance_volume_and_network_interface(hooks: BridgeHooks) -> None:
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]
+    image = ec2.register_image(
+        Name="tagged",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+    )["ImageId"]
+    tags = [{"Key": "swr:app", "Value": "demo"}]
+
+    instance = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet["SubnetId"],
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        TagSpecifications=[
+            {"ResourceType": kind, "Tags": tags} for kind in ("instance", "volume", "network-interface")
+        ],
+    )["Instances"][0]
+
+    resources = [instance["InstanceId"], *(n["NetworkInterfaceId"] for n in instance["NetworkInterfaces"])]
+    resources += [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]]
+    assert len(resources) == 3
+    for resource in resources:
+        found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource]}])["Tags"]
+        assert [(t["Key"], t["Value"]) for t in found] == [("swr:app", "demo")], resource

@@ -309,7 +309,7 @@ def test_demo_shows_progress_timeline_and_outcome(fake_emulator: None, capsys: p
     code, out, _ = run(capsys, "demo")
 
     assert code == 0
-    assert "app demo runs on i-old in ap-northeast-1a" in out
+    assert "app demo registered by swr register: runs on i-old in ap-northeast-1a" in out
     assert "inject rms-fault" in out
     progress = [line.split("s  ", 1)[1] for line in out.splitlines() if line.startswith("  t+")]
     # Admit turned the trigger away: its reason, not the states after it.
