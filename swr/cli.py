@@ -757,13 +757,8 @@ def _run_demo(
     with emulator_class(warp=args.warp) as emu:
         old_id, old_az = _current_instance(emu)
         say(f"swr demo: scenario {args.scenario}, time warp x{args.warp:g} (times below are simulated seconds)")
-        deployment = getattr(emu, "deployment", None)
-        if deployment is not None:
-            check, api = deployment.check, deployment.created_through_api
-            say(
-                f"  stack {deployment.stack_name} deployed from infra/template.yaml: {len(check.declared)} resources, "
-                f"all present ({len(api)} created through the API where moto's CloudFormation skips them)"
-            )
+        if getattr(emu, "deployment", None) is not None:
+            say(f"  stack {_stack_line(emu)}")
         say(f"  app {emu.app} registered by swr register: runs on {old_id} in {old_az}, target healthy, data on EFS")
         say()
         t0 = float(emu.clock.now())
@@ -919,6 +914,17 @@ def _unprotected_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
     ]
 
 
+def _stack_line(emu: Any) -> str:
+    deployment = getattr(emu, "deployment", None)
+    if deployment is None:
+        return "none"
+    check, api = deployment.check, deployment.created_through_api
+    return (
+        f"{deployment.stack_name} from infra/template.yaml: {len(check.declared)} resources, all present "
+        f"({len(api)} created through the API where moto's CloudFormation skips them)"
+    )
+
+
 def _server_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
     region, machine, table, app = emu.region, emu.state_machine_arn, emu.table_name, emu.app
     where = f"--endpoint {endpoint} --region {region} --warp {warp:g}"
@@ -927,7 +933,8 @@ def _server_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
         f"  region          {region}",
         f"  state machine   {machine}",
         f"  record table    {table}",
-        f"  application     {app} (running and healthy)",
+        f"  stack           {_stack_line(emu)}",
+        f"  application     {app} (registered by swr register; running and healthy)",
         f"  time warp       x{warp:g} (simulated seconds per wall second)",
         "",
         "swr against it:",

@@ -22,10 +22,6 @@ TEMPLATE = ROOT / "infra" / "template.yaml"
 STACK_NAME = DEFAULT_STACK_NAME
 ARTIFACT_PREFIX = "swr"
 
-# The SAM transform of the same packaged template gives the same stack; it takes a good part
-# of a second, and a test run starts the emulator many times.
-_transformed: dict[str, str] = {}
-
 
 @dataclass(frozen=True)
 class Deployment:
@@ -62,11 +58,8 @@ def deploy(client: Callable[[str], Any], parameters: dict[str, str], progress: C
     bucket = deployer.default_bucket_name(account, region)
     deployer.ensure_artifact_bucket(s3, bucket, region, account, progress)
     packaged = deployer.package(TEMPLATE, bucket, ARTIFACT_PREFIX, s3)
-    key = json.dumps([packaged, parameters, region, account], sort_keys=True, default=str)
-    if key not in _transformed:
-        transformed = deployer.transform(packaged, parameters, region, account)
-        _transformed[key] = json.dumps(transformed, separators=(",", ":"))
-    body = _transformed[key]
+    transformed = deployer.transform(packaged, parameters, region, account)
+    body = json.dumps(transformed, separators=(",", ":"))
     deployer.deploy(
         cloudformation,
         s3,
@@ -80,7 +73,7 @@ def deploy(client: Callable[[str], Any], parameters: dict[str, str], progress: C
         poll_seconds=0.02,
         timeout_seconds=120.0,
     )
-    check = check_stack(client, STACK_NAME, json.loads(body), parameters)
+    check = check_stack(client, STACK_NAME, transformed, parameters)
     if not check.ok:
         raise StackIncomplete(f"stack {STACK_NAME} deployed without: " + "; ".join(check.missing))
     return Deployment(
