@@ -10,6 +10,8 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
    process: swr's functions share one set of variables, so they never disagree).
 2. EventBridge rules start executions / invoke Lambdas: moto raises NotImplementedError for
    ``states``/``lambda`` targets and fails the whole ``put_events``; it also ignores DISABLED rules.
+   As on AWS, a delivery that fails is retried (throttling, 5xx) per the target's RetryPolicy and
+   then, or at once for any other error, sent to its DeadLetterConfig queue with the error.
 3. CloudWatch alarm state changes emit events: moto's ``set_alarm_state`` publishes nothing.
 4. Time warp: the ASL interpreter's Wait/Retry/TimeoutSeconds/HeartbeatSeconds waits run in real
    time; they are scaled by ``1 / hooks.warp()`` (the declared seconds in history are unchanged).
@@ -603,6 +605,108 @@ def _deliver(target: dict[str, Any], message: dict[str, Any], transform: bool) -
         _invoke_async(fn, json.loads(payload))
 
 
+_THROTTLING_CODES = ("Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded")
+
+
+class _DeliveryFailed(Exception):
+    def __init__(self, code: str, message: str, retryable: bool) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.retryable = code, message, retryable
+
+
+def _attempt(target: dict[str, Any], message: dict[str, Any], transform: bool) -> None:
+    """One delivery, answered with the fault the simulation injects for the target's API."""
+    arn = str(target["Arn"])
+    service, action, params = (
+        ("stepfunctions", "StartExecution", {"stateMachineArn": arn})
+        if arn.split(":")[2] == "states"
+        else ("lambda", "Invoke", {"FunctionName": arn})
+    )
+    hooks = _hooks()
+    fault = hooks.fault_for(service, action, params) if hooks is not None else None
+    if fault is not None:
+        retryable = fault.status >= 500 or fault.code in _THROTTLING_CODES
+        raise _DeliveryFailed(fault.code, fault.message, retryable)
+    try:
+        _deliver(target, message, transform)
+    except Exception as error:  # e.g. the state machine is gone: not worth a retry
+        raise _DeliveryFailed(type(error).__name__, str(error), False) from error
+
+
+def _sim_time() -> float:
+    hooks = _hooks()
+    return hooks.sim_now() if hooks is not None and hooks.sim_now is not None else time.time()
+
+
+def _deliver_or_dead_letter(rule_arn: str, target: dict[str, Any], message: dict[str, Any], transform: bool) -> None:
+    """The first attempt now; retries, in simulated time, on a thread of their own."""
+    try:
+        _attempt(target, message, transform)
+        return
+    except _DeliveryFailed as failure:
+        if not failure.retryable:
+            _dead_letter(rule_arn, target, message, failure, "non-retryable error", 0)
+            return
+    threading.Thread(
+        target=_retry_delivery,
+        args=(rule_arn, target, message, transform, _sim_time()),
+        name=f"swr-event-retry-{target.get('Id', '')}",
+        daemon=True,
+    ).start()
+
+
+def _retry_delivery(
+    rule_arn: str, target: dict[str, Any], message: dict[str, Any], transform: bool, first_attempt: float
+) -> None:
+    policy = target.get("RetryPolicy") or {}
+    max_retries = int(policy.get("MaximumRetryAttempts", 185))
+    max_age = float(policy.get("MaximumEventAgeInSeconds", 86400))
+    failure = _DeliveryFailed("", "", True)
+    for retry in range(1, max_retries + 1):
+        _warped_sleep(min(2.0**retry, 60.0))  # exponential backoff, capped at a minute
+        if _bridge is None:
+            return  # the emulator stopped; so did EventBridge
+        if _sim_time() - first_attempt > max_age:
+            _dead_letter(rule_arn, target, message, failure, "MaximumEventAgeInSeconds", retry - 1)
+            return
+        try:
+            _attempt(target, message, transform)
+            return
+        except _DeliveryFailed as error:
+            failure = error
+            if not error.retryable:
+                _dead_letter(rule_arn, target, message, error, "non-retryable error", retry)
+                return
+    _dead_letter(rule_arn, target, message, failure, "MaximumRetryAttempts", max_retries)
+
+
+def _dead_letter(
+    rule_arn: str, target: dict[str, Any], message: dict[str, Any], failure: _DeliveryFailed, why: str, retries: int
+) -> None:
+    """What EventBridge sends to a target's dead-letter queue: the event, and why in attributes."""
+    queue_arn = str((target.get("DeadLetterConfig") or {}).get("Arn") or "")
+    if not queue_arn:
+        LOG.error("EventBridge rule %s: event for %s dropped (%s: %s)", rule_arn, target["Arn"], failure.code, why)
+        return
+    _, _, _, region, account, name = queue_arn.split(":")
+    attributes = {
+        "RULE_ARN": rule_arn,
+        "TARGET_ARN": str(target["Arn"]),
+        "ERROR_CODE": failure.code or "Unknown",
+        "ERROR_MESSAGE": failure.message or why,
+        "EXHAUSTED_RETRY_CONDITION": why,
+        "RETRY_ATTEMPTS": str(retries),
+    }
+    sqs = _api_client("sqs", region)
+    url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps(_aws_event(message)),
+        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
+    LOG.warning("EventBridge rule %s: event for %s sent to %s (%s)", rule_arn, target["Arn"], queue_arn, why)
+
+
 def _patch_events(p: _Patches) -> None:
     from moto.events.models import Rule
 
@@ -623,10 +727,7 @@ def _patch_events(p: _Patches) -> None:
             service = str(target.get("Arn", "")).split(":")[2:3]
             (ours if service and service[0] in _OUR_TARGET_SERVICES else others).append(target)
         for target in ours:
-            try:
-                _deliver(target, dict(original_event), transform_input)
-            except Exception:
-                LOG.exception("EventBridge rule %s: delivery to %s failed", self.name, target.get("Arn"))
+            _deliver_or_dead_letter(str(self.arn), target, dict(original_event), transform_input)
         if others:
             clone = copy.copy(self)  # moto's own delivery for the other targets, on a shallow copy
             clone.targets = others

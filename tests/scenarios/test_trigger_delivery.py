@@ -1,0 +1,63 @@
+"""No trigger is lost silently: the stack's rules retry a delivery that fails and keep what
+they cannot deliver in the dead-letter queue, with the reason, for an operator to act on."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from handlers.core.record import AppState
+from rms_hooks import fault_notifier
+from swr.emulator import Emulator
+from swr.emulator.faults import THROTTLING
+from tests.scenarios.conftest import assert_safe
+
+ACCESS_DENIED = ("AccessDeniedException", "not authorized to perform: states:StartExecution", 400)
+
+
+def rms_fault(emu: Emulator) -> dict:
+    """The event RMS's fault script publishes from the instance."""
+    return fault_notifier.fault_entry("demo", emu.primary_instance_id, "app_demo", "resource Cmdline0 failed")
+
+
+def dead_letters(emu: Emulator, wait: float = 5.0) -> list[dict]:
+    sqs = emu.boto3_client("sqs")
+    url = sqs.get_queue_url(QueueName="swr-trigger-dead-letters")["QueueUrl"]
+    deadline = time.monotonic() + wait
+    while True:
+        found = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        if found or time.monotonic() > deadline:
+            return list(found)
+        time.sleep(0.05)
+
+
+def test_a_throttled_trigger_is_retried_and_still_starts_the_failover(emulator: Emulator):
+    throttle = emulator.faults.add("stepfunctions", "StartExecution", THROTTLING, count=3)
+
+    emulator.boto3_client("events").put_events(Entries=[rms_fault(emulator)])
+    report = emulator.report(emulator.wait_for_failover())
+
+    assert throttle.hits == 3, "the first deliveries were not throttled"
+    assert report["outcome"] == "recovered"
+    assert dead_letters(emulator, wait=0.2) == []
+    assert_safe(emulator)
+
+
+def test_a_trigger_that_cannot_be_delivered_waits_in_the_dead_letter_queue_with_its_reason(emulator: Emulator):
+    # The rule's role lost states:StartExecution: EventBridge does not retry that.
+    emulator.faults.add("stepfunctions", "StartExecution", ACCESS_DENIED, count=1)
+    emulator.boto3_client("events").put_events(Entries=[rms_fault(emulator)])
+
+    (letter,) = dead_letters(emulator)
+    attributes = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attributes["RULE_ARN"].endswith(":rule/swr-rms-fault")
+    assert attributes["TARGET_ARN"] == emulator.state_machine_arn
+    assert attributes["ERROR_CODE"] == "AccessDeniedException"
+    event = json.loads(letter["Body"])
+    assert (event["source"], event["detail"]["app"]) == ("swr.rms", "demo")
+    # nothing started, nothing changed: the operator decides (a drill, once the role is fixed)
+    assert emulator.executions() == []
+    record = emulator.store.require("demo")
+    assert record.state is AppState.NORMAL and record.current_instance_id == emulator.primary_instance_id
