@@ -312,7 +312,7 @@ class Emulator:
         if self.protect:
             self.deployment = deploy.deploy(self.boto3_client, deploy.parameters_for(self.world), log.info)
             log.info("%s", self.deployment.summary())
-            self._adopt_stack()
+            self._adopt_stack(self.deployment.outputs)
         self.simulation = Simulation(
             self.clock,
             self.latency,
@@ -344,10 +344,10 @@ class Emulator:
                 handler_aws.client(service)
         self.simulation.start()
 
-    def _adopt_stack(self) -> None:
+    def _adopt_stack(self, outputs: StackOutputs) -> None:
         """Take the names the deployed stack gave swr's resources from its outputs."""
         assert self.world is not None
-        self.stack = outputs = read_outputs(self.boto3_client("cloudformation"), deploy.STACK_NAME)
+        self.stack = outputs
         self.table_name = self.world.table_name = outputs.RecordTableName
         self.world.blackhole_security_group_id = outputs.BlackholeSecurityGroupId
         self.world.instance_profile_arn = outputs.InstanceProfileArn
@@ -360,7 +360,7 @@ class Emulator:
         get_settings.cache_clear()
         if self.stack is None:
             try:
-                self._adopt_stack()
+                self._adopt_stack(read_outputs(self.boto3_client("cloudformation"), deploy.STACK_NAME))
             except StackNotReady:
                 log.warning("a function ran, but stack %s is not deployed", deploy.STACK_NAME)
 

@@ -48,6 +48,7 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     moto compares the given parameters with those given at creation, not the effective values.
 19. Another account's Lambda layer (AWS's Powertools layer) exists: moto refuses it on update.
 20. RunInstances applies "network-interface" TagSpecifications: moto drops them.
+21. A waitForTaskToken task takes heartbeats while its Lambda still runs: moto says InvalidToken.
 """
 
 from __future__ import annotations
@@ -367,6 +368,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_cloudformation_unchanged_parameters(p)
     _patch_lambda_public_layers(p)
     _patch_ec2_interface_tags(p)
+    _patch_early_heartbeats(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -2050,3 +2052,25 @@ def _patch_ec2_interface_tags(p: _Patches) -> None:
         return reservation
 
     p.set(InstanceBackend, "run_instances", run_instances)
+
+
+# --------------------------------------------------------------------------------------------------
+# 21. A task token takes heartbeats from the moment the task starts
+# --------------------------------------------------------------------------------------------------
+# moto sets up a waitForTaskToken task's heartbeat timer only after the Lambda it invokes has
+# returned, and refuses a heartbeat before that with InvalidToken. On AWS the token is live from
+# the start of the task: a boot gate that sees its permit while the permit's Lambda is still
+# returning must not be told the workflow abandoned it (and fence itself).
+
+
+def _patch_early_heartbeats(p: _Patches) -> None:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    original = _require(CallbackEndpoint, "notify_heartbeat")
+
+    def notify_heartbeat(self: Any) -> bool:
+        if getattr(self, "_heartbeat_endpoint", None) is None:
+            return True  # the task runs; its heartbeat timer starts when its wait does
+        return bool(original(self))
+
+    p.set(CallbackEndpoint, "notify_heartbeat", notify_heartbeat)

@@ -1,11 +1,12 @@
 """The seeded world: what a user of swr has in their account before deploying swr.
 
 A VPC with subnets in three AZs, the application's security group and AMI, an EFS file
-system with a mount target per AZ, an NLB with a target group, and (after the stack is
-deployed, because it runs with the stack's instance profile) the application's running
-instance. Everything is created through the AWS APIs, so the same calls would build it on
-AWS. What swr itself deploys (table, blackhole group, instance role, workflow) comes from
-infra/template.yaml; the WorldInfo fields for it are filled from the stack's outputs.
+system with a mount target per AZ, an NLB with a target group, and the application's
+running instance (no swr tags, no swr instance profile). Everything is created through the
+AWS APIs, so the same calls would build it on AWS. What swr itself deploys (table,
+blackhole group, instance role, workflow) comes from infra/template.yaml, and the WorldInfo
+fields for it are filled from the stack's outputs; `registration()` is what the user passes
+to `swr register`.
 """
 
 from __future__ import annotations

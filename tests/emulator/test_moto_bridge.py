@@ -377,6 +377,37 @@ def test_wait_for_task_token_is_completed_from_another_thread(hooks: BridgeHooks
     assert json.loads(desc["output"]) == {"granted": True}
 
 
+def test_a_heartbeat_sent_while_the_tasks_lambda_still_runs_is_accepted(hooks: BridgeHooks) -> None:
+    make_function("heartbeat_at_once", "heartbeat_at_once")
+    sm = make_state_machine(
+        {
+            "StartAt": "Hold",
+            "States": {
+                "Hold": task(
+                    "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    Parameters={"FunctionName": "heartbeat_at_once", "Payload": {"token.$": "$$.Task.Token"}},
+                    HeartbeatSeconds=600,
+                    TimeoutSeconds=3600,
+                    End=True,
+                )
+            },
+        }
+    )
+
+    def answer() -> None:
+        assert sample_handlers.RECEIVED_EVENT.wait(5)
+        token = sample_handlers.RECEIVED[0]["token"]
+        client("stepfunctions").send_task_success(taskToken=token, output=json.dumps({"started": True}))
+
+    responder = threading.Thread(target=answer)
+    responder.start()
+    desc, _ = run(sm)
+    responder.join()
+
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"]) == {"started": True}
+
+
 # --------------------------------------------------------------------------------------------------
 # 2. EventBridge rules start executions / invoke Lambdas
 # --------------------------------------------------------------------------------------------------

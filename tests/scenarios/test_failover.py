@@ -38,6 +38,8 @@ def recover(emu: Emulator, scenario: str) -> dict:
     emu.inject(scenario)
     report = emu.report(emu.wait_for_failover())
     assert_safe(emu)
+    if report["outcome"] != "recovered":  # say why first: the whole report is cut short
+        print(f"not recovered: {report['error']}: {report['cause']}\n{emu.simulation.events[-40:]}")  # type: ignore[union-attr]
     return report
 
 
