@@ -347,17 +347,19 @@ def test_handler_exception_class_is_the_error_name_for_retry_and_catch(hooks: Br
     assert json.loads(failures[0][details_key]["cause"])["errorMessage"] == "no permit for node-a"
 
 
-def test_wait_for_task_token_is_completed_from_another_thread(hooks: BridgeHooks) -> None:
-    make_function("record", "record")
+def _hold_and_answer(handler: str, output: dict[str, Any], **timing: int) -> dict[str, Any]:
+    """Run a waitForTaskToken task on ``handler`` and answer its token from another thread."""
+    make_function(handler, handler)
     sm = make_state_machine(
         {
             "StartAt": "Hold",
             "States": {
                 "Hold": task(
                     "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                    Parameters={"FunctionName": "record", "Payload": {"token.$": "$$.Task.Token"}},
+                    Parameters={"FunctionName": handler, "Payload": {"token.$": "$$.Task.Token"}},
                     TimeoutSeconds=3600,
                     End=True,
+                    **timing,
                 )
             },
         }
@@ -366,43 +368,24 @@ def test_wait_for_task_token_is_completed_from_another_thread(hooks: BridgeHooks
     def answer() -> None:
         assert sample_handlers.RECEIVED_EVENT.wait(5)
         token = sample_handlers.RECEIVED[0]["token"]
-        client("stepfunctions").send_task_success(taskToken=token, output=json.dumps({"granted": True}))
+        client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output))
 
     responder = threading.Thread(target=answer)
     responder.start()
     desc, _ = run(sm)
     responder.join()
+    return desc
+
+
+def test_wait_for_task_token_is_completed_from_another_thread(hooks: BridgeHooks) -> None:
+    desc = _hold_and_answer("record", {"granted": True})
 
     assert desc["status"] == "SUCCEEDED", desc
     assert json.loads(desc["output"]) == {"granted": True}
 
 
 def test_a_heartbeat_sent_while_the_tasks_lambda_still_runs_is_accepted(hooks: BridgeHooks) -> None:
-    make_function("heartbeat_at_once", "heartbeat_at_once")
-    sm = make_state_machine(
-        {
-            "StartAt": "Hold",
-            "States": {
-                "Hold": task(
-                    "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                    Parameters={"FunctionName": "heartbeat_at_once", "Payload": {"token.$": "$$.Task.Token"}},
-                    HeartbeatSeconds=600,
-                    TimeoutSeconds=3600,
-                    End=True,
-                )
-            },
-        }
-    )
-
-    def answer() -> None:
-        assert sample_handlers.RECEIVED_EVENT.wait(5)
-        token = sample_handlers.RECEIVED[0]["token"]
-        client("stepfunctions").send_task_success(taskToken=token, output=json.dumps({"started": True}))
-
-    responder = threading.Thread(target=answer)
-    responder.start()
-    desc, _ = run(sm)
-    responder.join()
+    desc = _hold_and_answer("heartbeat_at_once", {"started": True}, HeartbeatSeconds=600)
 
     assert desc["status"] == "SUCCEEDED", desc
     assert json.loads(desc["output"]) == {"started": True}
