@@ -10,20 +10,18 @@ Prints figures; asserts nothing about speed.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 
-from swr import deployer, onboarding
+from swr import onboarding
 from swr.emulator import moto_bridge, world
-from swr.emulator.deploy import ARTIFACT_PREFIX, STACK_NAME, TEMPLATE, parameters_for
-from swr.emulator.stack_check import check_stack
-from swr.stack import read_outputs
+from swr.emulator.deploy import deploy, parameters_for
 
 PHASES = ("seed", "package", "transform", "change set", "check", "register")
 
@@ -40,48 +38,21 @@ def one_deploy() -> dict[str, float]:
 
     figures: dict[str, float] = {}
 
-    def timed(phase: str, work: Callable[[], Any]) -> Any:
+    @contextmanager
+    def phase(name: str) -> Iterator[None]:
         started = time.perf_counter()
-        result = work()
-        figures[phase] = time.perf_counter() - started
-        return result
+        yield
+        figures[name] = time.perf_counter() - started
 
     try:
-        seeded = timed("seed", lambda: world.seed(client))
-        parameters = parameters_for(seeded)
-        account = str(client("sts").get_caller_identity()["Account"])
-        bucket = deployer.default_bucket_name(account, world.REGION)
-        s3, cloudformation = client("s3"), client("cloudformation")
-
-        def package() -> dict[str, Any]:
-            deployer.ensure_artifact_bucket(s3, bucket, world.REGION, account, lambda line: None)
-            return deployer.package(TEMPLATE, bucket, ARTIFACT_PREFIX, s3)
-
-        packaged = timed("package", package)
-        transformed = timed("transform", lambda: deployer.transform(packaged, parameters, world.REGION, account))
-        body = json.dumps(transformed, separators=(",", ":"))
-        timed(
-            "change set",
-            lambda: deployer.deploy(
-                cloudformation,
-                s3,
-                STACK_NAME,
-                body,
-                parameters,
-                confirm=lambda changes: True,
-                progress=lambda line: None,
-                bucket=bucket,
-                prefix=ARTIFACT_PREFIX,
-                poll_seconds=0.02,
-            ),
-        )
-        check = timed("check", lambda: check_stack(client, STACK_NAME, transformed, parameters))
-        assert check.ok, check.missing
-        outputs = read_outputs(cloudformation, STACK_NAME)
+        with phase("seed"):
+            seeded = world.seed(client)
+        deployment = deploy(client, parameters_for(seeded), lambda line: None, phase)
         instance = world.launch_primary(client, seeded)
-        timed("register", lambda: onboarding.register(client, outputs, world.registration(seeded, instance)))
-        figures["resources"] = float(len(check.declared))
-        figures["template_kb"] = len(body) / 1024
+        with phase("register"):
+            onboarding.register(client, deployment.outputs, world.registration(seeded, instance))
+        figures["resources"] = float(len(deployment.check.declared))
+        figures["template_kb"] = deployment.template_bytes / 1024
     finally:
         moto_bridge.stop()
     return figures

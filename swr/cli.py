@@ -1179,19 +1179,18 @@ def _deploy(args: argparse.Namespace) -> int:
             if not args.bucket:
                 deployer.ensure_artifact_bucket(s3, bucket, aws.region, account, say)
             say(f"packaging {template} into s3://{bucket}/{ARTIFACT_PREFIX}/")
-            packaged = deployer.package(template, bucket, ARTIFACT_PREFIX, s3)
-            transformed = deployer.transform(packaged, parameters, aws.region, account)
-            body = json.dumps(transformed, separators=(",", ":"))
-            result = deployer.deploy(
+            result, _ = deployer.deploy_template(
+                template,
                 cloudformation,
                 s3,
                 args.stack_name,
-                body,
                 parameters,
-                confirm=lambda changes: args.yes or _ask("execute this change set?"),
-                progress=say,
+                region=aws.region,
+                account_id=account,
                 bucket=bucket,
                 prefix=ARTIFACT_PREFIX,
+                confirm=lambda changes: args.yes or _ask("execute this change set?"),
+                progress=say,
                 poll_seconds=0.2 if aws.endpoint else 5.0,
             )
         except deployer.TemplateInvalid as error:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ ARTIFACT_PREFIX = "swr"
 @dataclass(frozen=True)
 class Deployment:
     stack_name: str
+    template_bytes: int  # of the transformed template CloudFormation got
     outputs: StackOutputs
     check: StackCheck
     created_through_api: list[moto_bridge.ApiCreatedResource]
@@ -49,35 +51,43 @@ def parameters_for(world: WorldInfo) -> dict[str, str]:
     }
 
 
-def deploy(client: Callable[[str], Any], parameters: dict[str, str], progress: Callable[[str], None]) -> Deployment:
-    """Deploy the stack, confirm that every declared resource exists, return its outputs.
-    StackIncomplete names what is missing."""
+def deploy(
+    client: Callable[[str], Any],
+    parameters: dict[str, str],
+    progress: Callable[[str], None],
+    phase: Callable[[str], AbstractContextManager[Any]] = deployer.untimed,
+) -> Deployment:
+    """Deploy the stack with ``swr deploy``'s code, confirm that every declared resource exists,
+    return its outputs. StackIncomplete names what is missing. ``phase(name)`` brackets each
+    step (the benchmark times them): package, transform, change set, check."""
     s3, cloudformation = client("s3"), client("cloudformation")
     region = str(s3.meta.region_name)
     account = str(client("sts").get_caller_identity()["Account"])
     bucket = deployer.default_bucket_name(account, region)
     deployer.ensure_artifact_bucket(s3, bucket, region, account, progress)
-    packaged = deployer.package(TEMPLATE, bucket, ARTIFACT_PREFIX, s3)
-    transformed = deployer.transform(packaged, parameters, region, account)
-    body = json.dumps(transformed, separators=(",", ":"))
-    deployer.deploy(
+    _, transformed = deployer.deploy_template(
+        TEMPLATE,
         cloudformation,
         s3,
         STACK_NAME,
-        body,
         parameters,
-        confirm=lambda changes: True,
-        progress=progress,
+        region=region,
+        account_id=account,
         bucket=bucket,
         prefix=ARTIFACT_PREFIX,
+        confirm=lambda changes: True,
+        progress=progress,
         poll_seconds=0.02,
         timeout_seconds=120.0,
+        phase=phase,
     )
-    check = check_stack(client, STACK_NAME, transformed, parameters)
+    with phase("check"):
+        check = check_stack(client, STACK_NAME, transformed, parameters)
     if not check.ok:
         raise StackIncomplete(f"stack {STACK_NAME} deployed without: " + "; ".join(check.missing))
     return Deployment(
         stack_name=STACK_NAME,
+        template_bytes=len(json.dumps(transformed, separators=(",", ":"))),
         outputs=read_outputs(cloudformation, STACK_NAME),
         check=check,
         created_through_api=moto_bridge.resources_created_through_api(),
