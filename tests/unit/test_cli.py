@@ -289,7 +289,7 @@ class FakeEmulator:
 def fake_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(cli, "_load_emulator", lambda: FakeEmulator)
+    monkeypatch.setattr(cli.demo, "_load_emulator", lambda: FakeEmulator)
 
 
 def test_demo_json_prints_one_object_and_nothing_else(fake_emulator: None, capsys: pytest.CaptureFixture[str]):
@@ -326,7 +326,7 @@ def test_demo_shows_progress_timeline_and_outcome(fake_emulator: None, capsys: p
 def test_demo_fails_unless_the_data_came_back(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(cli, "_load_emulator", lambda: lambda warp: FakeEmulator(warp, recovered=False))
+    monkeypatch.setattr(cli.demo, "_load_emulator", lambda: lambda warp: FakeEmulator(warp, recovered=False))
 
     code, out, _ = run(capsys, "demo", "--json")
 
