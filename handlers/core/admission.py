@@ -44,7 +44,7 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
         if record.lease_held_by(request.execution):
             # A retried Admit of this same execution: the lease is already ours.
             return decide(Decision.PROCEED, "lease already held by this execution", _plan(record))
-        refusal = _refusal(trigger, record, request.execution)
+        refusal = refusal_of(trigger, record, request.execution)
         if refusal is not None:
             return decide(*refusal)
         taken = lease.take(record, request.execution)
@@ -77,7 +77,7 @@ def _announce_start(app: str, execution: str, trigger: Trigger, plan: FailoverPl
         logger.warning("could not publish Failover Started: %s", error)
 
 
-def _refusal(trigger: Trigger, record: AppRecord, execution: str) -> tuple[Decision, str] | None:
+def refusal_of(trigger: Trigger, record: AppRecord, execution: str) -> tuple[Decision, str] | None:
     """Why this trigger must not start a failover now, or None to proceed."""
     if trigger.id in record.recent_triggers:
         return Decision.IGNORE, f"trigger {trigger.id} was already admitted (duplicate delivery)"
