@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
 
 from handlers.core import clock
 from handlers.core.aws import api_call, client, error_code
@@ -51,6 +52,26 @@ def remaining_azs(record: AppRecord, plan: FailoverPlan) -> list[str]:
     return [az for az in record.azs_in_preference_order() if az not in plan.tried_azs]
 
 
+class LaunchCandidate(BaseModel):
+    """One (AZ, instance type, subnet) a launch tries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    az: str
+    instance_type: str
+    subnet_id: str
+
+
+def launch_candidates(record: AppRecord, plan: FailoverPlan) -> list[LaunchCandidate]:
+    """What launch tries, in order: the preferred type in every remaining AZ before the next
+    type (a type that fits the workload matters more than which AZ it runs in)."""
+    return [
+        LaunchCandidate(az=az, instance_type=instance_type, subnet_id=record.subnets_in(az)[0])
+        for instance_type in record.launch_spec.instance_types
+        for az in remaining_azs(record, plan)
+    ]
+
+
 def launch(record: AppRecord, plan: FailoverPlan, execution: str) -> Replacement:
     azs = remaining_azs(record, plan)
     if not azs:
@@ -62,31 +83,30 @@ def launch(record: AppRecord, plan: FailoverPlan, execution: str) -> Replacement
     if already is not None:
         return already
     skipped: list[str] = []
-    for instance_type in record.launch_spec.instance_types:
-        for az in azs:
-            subnet = record.subnets_in(az)[0]
-            token = client_token(execution, plan.attempt, az, instance_type)
-            try:
-                instance = _run(record, plan, execution, subnet, instance_type, token)
-            except ClientError as error:
-                if error_code(error) not in CAPACITY_CODES:
-                    raise
-                skipped.append(f"{az}/{instance_type}: {error_code(error)}")
-                continue
-            now = clock.now()
-            return Replacement(
-                instance_id=instance["InstanceId"],
-                az=az,
-                subnet_id=subnet,
-                instance_type=instance_type,
-                generation=plan.generation,
-                attempt=plan.attempt,
-                client_token=token,
-                launched_at=now,
-                running_deadline=now + RUNNING_TIMEOUT,
-                state=instance["State"]["Name"],
-                skipped=skipped,
-            )
+    for candidate in launch_candidates(record, plan):
+        az, instance_type = candidate.az, candidate.instance_type
+        token = client_token(execution, plan.attempt, az, instance_type)
+        try:
+            instance = _run(run_request(record, plan, execution, candidate, token), candidate)
+        except ClientError as error:
+            if error_code(error) not in CAPACITY_CODES:
+                raise
+            skipped.append(f"{az}/{instance_type}: {error_code(error)}")
+            continue
+        now = clock.now()
+        return Replacement(
+            instance_id=instance["InstanceId"],
+            az=az,
+            subnet_id=candidate.subnet_id,
+            instance_type=instance_type,
+            generation=plan.generation,
+            attempt=plan.attempt,
+            client_token=token,
+            launched_at=now,
+            running_deadline=now + RUNNING_TIMEOUT,
+            state=instance["State"]["Name"],
+            skipped=skipped,
+        )
     raise NoCapacity(f"no capacity for {record.app!r} in {', '.join(azs)}: {'; '.join(skipped)}")
 
 
@@ -138,9 +158,10 @@ def _launched_for(execution: str, attempt: int) -> Replacement | None:
     return None
 
 
-def _run(
-    record: AppRecord, plan: FailoverPlan, execution: str, subnet: str, instance_type: str, token: str
+def run_request(
+    record: AppRecord, plan: FailoverPlan, execution: str, candidate: LaunchCandidate, token: str
 ) -> dict[str, Any]:
+    """The RunInstances request for one candidate (read-only: a rehearsal shows it)."""
     spec = record.launch_spec
     tags = {
         **spec.tags,
@@ -152,11 +173,11 @@ def _run(
     tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
     request: dict[str, Any] = {
         "ImageId": spec.image_id,
-        "InstanceType": instance_type,
+        "InstanceType": candidate.instance_type,
         "MinCount": 1,
         "MaxCount": 1,
         "ClientToken": token,
-        "SubnetId": subnet,
+        "SubnetId": candidate.subnet_id,
         "SecurityGroupIds": spec.security_group_ids,
         "UserData": spec.user_data,
         # IMDSv2 only; tags in metadata so the boot gate learns its generation without an API call.
@@ -175,5 +196,9 @@ def _run(
         request["IamInstanceProfile"] = {"Arn": spec.instance_profile_arn}
     if spec.key_name:
         request["KeyName"] = spec.key_name
-    with api_call(f"launch {instance_type} in {subnet}", keep=CAPACITY_CODES):
+    return request
+
+
+def _run(request: dict[str, Any], candidate: LaunchCandidate) -> dict[str, Any]:
+    with api_call(f"launch {candidate.instance_type} in {candidate.subnet_id}", keep=CAPACITY_CODES):
         return dict(client("ec2").run_instances(**request)["Instances"][0])
