@@ -8,8 +8,11 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
 1. Lambda runs real code in-process: moto's docker-less Lambda only echoes the payload. The
    function's Environment.Variables are put in ``os.environ`` before its handler runs (one
    process: swr's functions share one set of variables, so they never disagree).
-2. EventBridge rules start executions / invoke Lambdas: moto raises NotImplementedError for
-   ``states``/``lambda`` targets and fails the whole ``put_events``; it also ignores DISABLED rules.
+2. EventBridge rules start executions / invoke Lambdas / publish to SNS topics: moto raises
+   NotImplementedError for ``states``/``lambda``/``sns`` targets and fails the whole ``put_events``,
+   ignores DISABLED rules, and reads every InputTemplate as JSON (AWS also takes plain text).
+   An SNS target is refused, as on AWS, unless the topic's policy lets events.amazonaws.com
+   publish from the rule.
    As on AWS, a delivery that fails is retried (throttling, 5xx) per the target's RetryPolicy and
    then, or at once for any other error, sent to its DeadLetterConfig queue with the error.
 3. CloudWatch alarm state changes emit events: moto's ``set_alarm_state`` publishes nothing.
@@ -33,10 +36,10 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     (one failover per application) depends on it.
 14. Lambda tasks run inside ``hooks.invoking()``: the simulation's clock can stand still while the
     emulator computes a step (see BridgeHooks.invoking).
-15. CloudFormation creates through the API what moto's CloudFormation skips (alarms, trails, bucket
-    and queue policies) or mishandles (KMS key policies, ingress rules without an id), and puts
+15. CloudFormation creates through the API what moto's CloudFormation skips (alarms, trails, bucket,
+    queue and topic policies) or mishandles (KMS key policies, ingress rules without an id), and puts
     state machines in the executing backend, with their definition read from S3 and substituted.
-    Each has the physical id it has on AWS (the queue policy excepted); a stack update keeps its
+    Each has the physical id it has on AWS (queue and topic policies excepted); a stack update keeps its
     logical id and name and changes in place what AWS changes in place; deleting it succeeds when
     moto deleted its bucket, queue or group first (see resources_created_through_api()).
 16. CloudFormation security groups with SecurityGroupEgress rules lose the default allow-all rule,
@@ -49,6 +52,14 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
 19. Another account's Lambda layer (AWS's Powertools layer) exists: moto refuses it on update.
 20. RunInstances applies "network-interface" TagSpecifications: moto drops them.
 21. A waitForTaskToken task takes heartbeats while its Lambda still runs: moto says InvalidToken.
+22. CloudFormation roles get their ManagedPolicyArns (moto drops them) and an update syncs their
+    managed and inline policies (moto changes neither).
+23. IAM SimulatePrincipalPolicy: moto does not implement it; evaluated with moto's policy statement
+    matching and AWS's condition semantics (see the patch).
+24. Embedded metric format becomes metrics: on AWS, CloudWatch Logs turns the EMF documents a
+    function writes to its log into CloudWatch metrics; here Powertools' flush of an in-process
+    handler puts the same data points into moto's CloudWatch (PutMetricData), unless the
+    function's own environment disables metrics.
 """
 
 from __future__ import annotations
@@ -369,6 +380,8 @@ def _install_patches(p: _Patches) -> None:
     _patch_lambda_public_layers(p)
     _patch_ec2_interface_tags(p)
     _patch_early_heartbeats(p)
+    _patch_cloudformation_role_policies(p)
+    _patch_iam_simulate_principal_policy(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -2074,3 +2087,223 @@ def _patch_early_heartbeats(p: _Patches) -> None:
         return bool(original(self))
 
     p.set(CallbackEndpoint, "notify_heartbeat", notify_heartbeat)
+
+
+# --------------------------------------------------------------------------------------------------
+# 22. CloudFormation roles get their ManagedPolicyArns
+# --------------------------------------------------------------------------------------------------
+# moto's AWS::IAM::Role creates the role and its inline Policies and drops ManagedPolicyArns; an
+# update changes neither. On AWS the role has exactly the policies its template names, and a
+# permission check (swr drill --dry-run asks IAM what each step's role may do) must see them.
+
+
+def _sync_role_policies(backend: Any, role: Any, properties: dict[str, Any]) -> None:
+    wanted_managed = set(properties.get("ManagedPolicyArns") or [])
+    for arn in set(role.managed_policies) - wanted_managed:
+        backend.detach_role_policy(arn, role.name)
+    for arn in wanted_managed - set(role.managed_policies):
+        backend.attach_role_policy(arn, role.name)
+    wanted_inline = {p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies") or []}
+    for name in set(role.policies) - set(wanted_inline):
+        backend.delete_role_policy(role.name, name)
+    for name, document in wanted_inline.items():
+        backend.put_role_policy(role.name, name, _policy_text(document))
+
+
+def _patch_cloudformation_role_policies(p: _Patches) -> None:
+    from moto.iam.models import Role, iam_backends
+    from moto.utilities.utils import get_partition
+
+    create = _require(Role, "create_from_cloudformation_json").__func__
+    update = _require(Role, "update_from_cloudformation_json").__func__
+    delete = _require(Role, "delete_from_cloudformation_json").__func__
+
+    def backend_of(account_id: str, region_name: str) -> Any:
+        return iam_backends[account_id][get_partition(region_name)]
+
+    def create_from_cloudformation_json(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        role = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        _sync_role_policies(backend_of(account_id, region_name), role, cloudformation_json.get("Properties") or {})
+        return role
+
+    def update_from_cloudformation_json(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        role = update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        _sync_role_policies(backend_of(account_id, region_name), role, cloudformation_json.get("Properties") or {})
+        return role
+
+    def delete_from_cloudformation_json(
+        cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        # As CloudFormation does on AWS: detach the managed policies, or the delete is a conflict.
+        backend = backend_of(account_id, region_name)
+        for role in [r for r in backend.roles.values() if r.name == resource_name]:
+            for arn in list(role.managed_policies):
+                backend.detach_role_policy(arn, role.name)
+        delete(cls, resource_name, cloudformation_json, account_id, region_name)
+
+    p.set(Role, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))
+    p.set(Role, "update_from_cloudformation_json", classmethod(update_from_cloudformation_json))
+    p.set(Role, "delete_from_cloudformation_json", classmethod(delete_from_cloudformation_json))
+
+
+# --------------------------------------------------------------------------------------------------
+# 23. IAM SimulatePrincipalPolicy
+# --------------------------------------------------------------------------------------------------
+# moto does not implement it. Here it evaluates the principal's identity policies (a role's or a
+# user's inline and attached ones, plus any PolicyInputList) as IAM does: an explicit Deny wins,
+# then an Allow, else implicitDeny; one result per action with the most restrictive decision
+# across the resources and each resource's in ResourceSpecificResults. moto's own evaluator
+# (moto.iam.access_control.IAMPolicyStatement) matches actions and resources and applies the
+# effect; conditions are evaluated here, because moto's (written for trust policies) treats a
+# missing context key as satisfied and an unmet condition on an Allow as a Deny. A key missing
+# from ContextEntries makes its condition false (true for the negated operators) and is listed in
+# MissingContextValues. Not modelled: permissions boundaries, SCPs, resource policies.
+
+_DECISION_ORDER = ("allowed", "implicitDeny", "explicitDeny")  # least to most restrictive
+
+
+def _condition_holds(operator: str, wanted: Any, given: list[str] | None) -> bool:
+    if_exists = operator.endswith("IfExists")
+    base = operator.removesuffix("IfExists")
+    negated = "Not" in base
+    if given is None:
+        return if_exists or negated
+    expected = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
+    plain = base.replace("Not", "")
+    if plain in ("StringEquals", "ArnEquals"):
+        matched = any(g == e for g in given for e in expected)
+    elif plain == "StringEqualsIgnoreCase":
+        matched = any(g.lower() == e.lower() for g in given for e in expected)
+    elif plain in ("StringLike", "ArnLike"):
+        from fnmatch import fnmatchcase
+
+        matched = any(fnmatchcase(g, e) for g in given for e in expected)
+    elif plain == "Bool":
+        matched = any(g.lower() == e.lower() for g in given for e in expected)
+    else:
+        return False  # an operator not modelled here fails closed
+    return matched != negated
+
+
+def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]], missing: set[str]) -> bool:
+    holds = True
+    for operator, keys in conditions.items():
+        for key, wanted in keys.items():
+            given = context.get(key.lower())
+            if given is None:
+                missing.add(key)
+            holds = holds and _condition_holds(operator, wanted, given)
+    return holds
+
+
+def _simulate(
+    policies: list[tuple[str, str, dict[str, Any]]], action: str, resource: str, context: dict[str, list[str]]
+) -> tuple[str, list[dict[str, str]], set[str]]:
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    allowed: list[dict[str, str]] = []
+    denied: list[dict[str, str]] = []
+    missing: set[str] = set()
+    for policy_id, policy_type, document in policies:
+        statements = document.get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            plain = {k: v for k, v in statement.items() if k != "Condition"}
+            for key in ("Action", "NotAction"):  # action names are case-insensitive in IAM
+                if key in plain:
+                    names = plain[key] if isinstance(plain[key], list) else [plain[key]]
+                    plain[key] = [str(n).lower() for n in names]
+            result = IAMPolicyStatement(plain).is_action_permitted(action.lower(), resource)
+            if result == PermissionResult.NEUTRAL:
+                continue
+            if not _conditions_hold(statement.get("Condition") or {}, context, missing):
+                continue
+            matched = {"SourcePolicyId": policy_id, "SourcePolicyType": policy_type}
+            (denied if result == PermissionResult.DENIED else allowed).append(matched)
+    if denied:
+        return "explicitDeny", denied, missing
+    if allowed:
+        return "allowed", allowed, missing
+    return "implicitDeny", [], missing
+
+
+def _principal_policies(backend: Any, arn: str) -> list[tuple[str, str, dict[str, Any]]]:
+    from moto.iam.access_control import IAMPolicy
+
+    kind, _, name = arn.split(":", 5)[-1].partition("/")
+    name = name.rsplit("/", 1)[-1]
+    if kind == "role":
+        principal = backend.get_role(name)
+    elif kind == "user":
+        principal = backend.get_user(name)
+    else:
+        from moto.iam.exceptions import InvalidInput
+
+        raise InvalidInput(f"PolicySourceArn {arn} is not a role or a user")
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    for policy_name, document in principal.policies.items():
+        text = document if isinstance(document, str) else json.dumps(document)
+        found.append((policy_name, kind, json.loads(text)))
+    for policy in principal.managed_policies.values():
+        policy_type = "aws-managed" if ":aws:policy/" in policy.arn else "user-managed"
+        found.append((policy.name, policy_type, IAMPolicy(policy)._policy_json))
+    return found
+
+
+def _patch_iam_simulate_principal_policy(p: _Patches) -> None:
+    from moto.core.responses import ActionResult
+    from moto.iam.responses import IamResponse
+
+    if "simulate_principal_policy" in vars(IamResponse):
+        raise RuntimeError("moto implements SimulatePrincipalPolicy now: retire bridge patch 23")
+
+    def simulate_principal_policy(self: Any) -> Any:
+        source = str(self._get_param("PolicySourceArn"))
+        policies = _principal_policies(self.backend, source)
+        for n, text in enumerate(self._get_param("PolicyInputList") or [], start=1):
+            policies.append((f"PolicyInputList.{n}", "none", json.loads(text)))
+        context: dict[str, list[str]] = {}
+        for entry in self._get_param("ContextEntries") or []:
+            context[str(entry["ContextKeyName"]).lower()] = [str(v) for v in entry.get("ContextKeyValues") or []]
+        resources = [str(r) for r in self._get_param("ResourceArns") or ["*"]]
+        results = []
+        for action in self._get_param("ActionNames") or []:
+            per_resource = []
+            for resource in resources:
+                decision, matched, missing = _simulate(policies, str(action), resource, context)
+                per_resource.append((resource, decision, matched, missing))
+            worst = max(per_resource, key=lambda r: _DECISION_ORDER.index(r[1]))
+            results.append(
+                {
+                    "EvalActionName": action,
+                    "EvalResourceName": resources[0] if len(resources) == 1 else "*",
+                    "EvalDecision": worst[1],
+                    "MatchedStatements": worst[2],
+                    "MissingContextValues": sorted(set().union(*(r[3] for r in per_resource))),
+                    "ResourceSpecificResults": [
+                        {
+                            "EvalResourceName": resource,
+                            "EvalResourceDecision": decision,
+                            "MatchedStatements": matched,
+                            "MissingContextValues": sorted(missing),
+                        }
+                        for resource, decision, matched, missing in per_resource
+                    ],
+                }
+            )
+        return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+    p.set(IamResponse, "simulate_principal_policy", simulate_principal_policy)
