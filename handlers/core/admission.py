@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
@@ -13,7 +14,8 @@ from handlers.core.fencing import FENCED_BY_TAG
 from handlers.core.launching import APP_TAG
 from handlers.core.record import AppRecord, AppState
 from handlers.core.record_store import RecordStore
-from handlers.core.steps import Admission, AdmitInput, Decision, FailoverPlan
+from handlers.core.resumption import Continuation, continuation
+from handlers.core.steps import Admission, AdmitInput, Decision, FailoverPlan, Route
 from handlers.core.triggers import Trigger, TriggerKind, parse_trigger
 
 logger = logging.getLogger(__name__)
@@ -42,21 +44,46 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
         if record is None:
             return decide(Decision.IGNORE, f"application {app!r} is not registered with swr")
         if record.lease_held_by(request.execution):
-            # A retried Admit of this same execution: the lease is already ours.
-            return decide(Decision.PROCEED, "lease already held by this execution", _plan(record))
+            # A retried Admit of this same execution: the lease is already ours; decide the
+            # same way again (a resume's continuation reads only what the take left as is).
+            carried = _continuation(trigger, record)
+            return _proceed(decide, record, "lease already held by this execution", carried)
         refusal = refusal_of(trigger, record, request.execution)
         if refusal is not None:
             return decide(*refusal)
-        taken = lease.take(record, request.execution)
+        carried = _continuation(trigger, record)
+        if carried is None or carried.route is Route.FENCE_AND_LAUNCH:
+            taken = lease.take(record, request.execution)
+        else:
+            taken = lease.take_over(record, request.execution)
         taken.remember_trigger(trigger.id)
         try:
             stored = store.save(taken)
         except RecordConflict:
             continue  # somebody wrote first: decide again on what they wrote
-        plan = _plan(stored)
-        _announce_start(app, request.execution, trigger, plan)
-        return decide(Decision.PROCEED, trigger.summary, plan)
+        admission = _proceed(decide, stored, trigger.summary, carried)
+        assert admission.plan is not None
+        _announce_start(app, request.execution, trigger, admission.plan)
+        return admission
     raise RecordConflict(f"record of {app!r} kept changing while admitting {trigger.id}")
+
+
+def _continuation(trigger: Trigger, record: AppRecord) -> Continuation | None:
+    if trigger.kind is not TriggerKind.RESUME or trigger.interrupted is None:
+        return None
+    return continuation(record, trigger.interrupted)
+
+
+def _proceed(
+    decide: Callable[..., Admission], record: AppRecord, reason: str, carried: Continuation | None
+) -> Admission:
+    if carried is None or carried.route is Route.FENCE_AND_LAUNCH:
+        reason = f"{reason}; {carried.reason}" if carried else reason
+        return decide(Decision.PROCEED, reason, _plan(record))
+    admission: Admission = decide(Decision.PROCEED, f"{reason}; {carried.reason}", carried.plan)
+    return admission.model_copy(
+        update={"route": carried.route, "takeover": carried.takeover, "boot": carried.boot, "error": carried.error}
+    )
 
 
 def _announce_start(app: str, execution: str, trigger: Trigger, plan: FailoverPlan) -> None:
@@ -81,6 +108,8 @@ def refusal_of(trigger: Trigger, record: AppRecord, execution: str) -> tuple[Dec
     """Why this trigger must not start a failover now, or None to proceed."""
     if trigger.id in record.recent_triggers:
         return Decision.IGNORE, f"trigger {trigger.id} was already admitted (duplicate delivery)"
+    if trigger.kind is TriggerKind.RESUME:
+        return _resume_refusal(trigger, record)
     if not trigger.is_fault:
         return Decision.IGNORE, f"{trigger.summary}: not a fault"
     if (
@@ -89,10 +118,11 @@ def refusal_of(trigger: Trigger, record: AppRecord, execution: str) -> tuple[Dec
         and (lease.is_live(record) or _still_running(record.lease.holder))
     ):
         return Decision.IN_PROGRESS, f"failover already in progress (execution {record.lease.holder})"
-    if record.state is AppState.MAINTENANCE and not (trigger.kind is TriggerKind.DRILL and trigger.force):
-        return (
-            Decision.IGNORE,
-            f"application {record.app!r} is in maintenance mode: automatic failover suspended",
+    if record.maintenance is not None and not trigger.overrides_maintenance:
+        m = record.maintenance
+        return Decision.IGNORE, (
+            f"application {record.app!r} is in maintenance mode: automatic failover suspended"
+            f" (since {m.since.isoformat(timespec='seconds')} by {m.by}: {m.reason})"
         )
     if record.state is AppState.FAILED and trigger.kind is not TriggerKind.DRILL:
         return Decision.IGNORE, (
@@ -105,6 +135,28 @@ def refusal_of(trigger: Trigger, record: AppRecord, execution: str) -> tuple[Dec
             f" ({record.current_instance_id}); stale or caused by swr itself"
         )
     return None
+
+
+def _resume_refusal(trigger: Trigger, record: AppRecord) -> tuple[Decision, str] | None:
+    """A resume continues one stopped failover: the one the record says is unfinished."""
+    wanted = trigger.interrupted or ""
+    if record.state is AppState.SWITCHING and record.lease is not None:
+        holder = record.lease.holder
+        if _still_running(holder):
+            return Decision.IN_PROGRESS, f"failover in progress (execution {holder}): nothing to resume"
+        if holder != wanted:
+            return Decision.IGNORE, (
+                f"the stopped failover of {record.app!r} is execution {holder}, not {wanted}: resume that one"
+            )
+        return None
+    if record.state is AppState.FAILED:
+        last = record.history[-1].execution if record.history else None
+        if last != wanted:
+            return Decision.IGNORE, f"the failover of {record.app!r} that ended FAILED is {last}, not {wanted}"
+        return None
+    return Decision.IGNORE, (
+        f"nothing to resume: {record.app!r} is {record.state} on {record.current_instance_id} in {record.current_az}"
+    )
 
 
 def _plan(record: AppRecord) -> FailoverPlan:

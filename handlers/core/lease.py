@@ -35,6 +35,23 @@ def take(record: AppRecord, execution: str) -> AppRecord:
     )
 
 
+def take_over(record: AppRecord, execution: str) -> AppRecord:
+    """The record once ``execution`` continues a stopped execution's failover: same
+    generation, fence and permit (they describe work that still stands), new holder."""
+    now = clock.now()
+    return record.model_copy(
+        update={
+            "state": AppState.SWITCHING,
+            "lease": Lease(
+                holder=execution,
+                acquired_at=now,
+                expires_at=now + timedelta(seconds=record.lease_seconds),
+            ),
+            "failure_cause": None,
+        }
+    )
+
+
 def is_live(record: AppRecord) -> bool:
     return record.lease is not None and record.lease.expires_at > clock.now()
 

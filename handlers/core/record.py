@@ -26,8 +26,17 @@ class _Model(BaseModel):
 class AppState(StrEnum):
     NORMAL = "NORMAL"
     SWITCHING = "SWITCHING"
-    MAINTENANCE = "MAINTENANCE"
     FAILED = "FAILED"
+
+
+class Maintenance(_Model):
+    """Automatic failover suspended by an operator. Kept apart from ``state`` because it is
+    orthogonal to it: a FAILED application can be put in maintenance while it is repaired,
+    and ending maintenance must not make it look NORMAL."""
+
+    since: datetime
+    by: str
+    reason: str
 
 
 class LaunchSpec(_Model):
@@ -112,6 +121,7 @@ class AppRecord(_Model):
 
     # runtime
     state: AppState = AppState.NORMAL
+    maintenance: Maintenance | None = None
     current_instance_id: str
     current_az: str
     generation: int = 0

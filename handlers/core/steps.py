@@ -26,6 +26,15 @@ class Decision(StrEnum):
     IN_PROGRESS = "in_progress"
 
 
+class Route(StrEnum):
+    """The state Decide sends an admitted failover to (statemachine/failover.asl.json): the
+    start, or for a resumed failover the step it continues at (handlers/core/resumption.py)."""
+
+    FENCE_AND_LAUNCH = "FenceAndLaunch"
+    REGISTER_TARGETS = "RegisterTargets"
+    ROLLBACK_REPLACEMENT = "RollbackReplacement"
+
+
 class FailoverPlan(_Step):
     """$.plan: what this failover replaces, and which launch attempt it is on."""
 
@@ -52,6 +61,11 @@ class Admission(_Step):
     reason: str
     trigger: Trigger
     plan: FailoverPlan | None = None
+    route: Route = Route.FENCE_AND_LAUNCH
+    # Carried over from a stopped execution when a resume continues past the start.
+    takeover: Takeover | None = None
+    boot: BootReport | None = None
+    error: StepError | None = None
 
 
 class FenceResult(_Step):

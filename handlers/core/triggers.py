@@ -1,7 +1,8 @@
 """What can start a failover, parsed into one model.
 
-EventBridge delivers the raw event as the execution input; a drill is a small JSON object
-an operator (or ``swr drill``) starts the execution with. Anything else is malformed.
+EventBridge delivers the raw event as the execution input; a drill or a resume is a small
+JSON object an operator (``swr drill``, ``swr resume``) starts the execution with. Anything
+else is malformed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class TriggerKind(StrEnum):
     RMS_FAULT = "rms-fault"
     EC2_STATE_CHANGE = "ec2-state-change"
     DRILL = "drill"
+    RESUME = "resume"  # continue a failover whose execution stopped before it finished
 
 
 class Trigger(BaseModel):
@@ -42,6 +44,7 @@ class Trigger(BaseModel):
     alarm_state: str | None = None
     ec2_state: str | None = None
     force: bool = False  # a drill that overrides maintenance mode
+    interrupted: str | None = None  # a resume: the execution whose failover it continues
 
     @property
     def is_fault(self) -> bool:
@@ -50,6 +53,12 @@ class Trigger(BaseModel):
         if self.kind is TriggerKind.EC2_STATE_CHANGE:
             return self.ec2_state in EC2_FAULT_STATES
         return True
+
+    @property
+    def overrides_maintenance(self) -> bool:
+        # Maintenance suspends automatic failover; an operator's forced drill or an explicit
+        # resume of a failover already under way is not automatic.
+        return (self.kind is TriggerKind.DRILL and self.force) or self.kind is TriggerKind.RESUME
 
 
 class _Envelope(BaseModel):
@@ -88,6 +97,14 @@ class _Drill(BaseModel):
     force: bool = False
 
 
+class _Resume(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    app: str = Field(min_length=1)
+    interrupted: str = Field(pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$")
+    requested_by: str = "operator"
+
+
 def parse_trigger(raw: Any, execution_name: str) -> Trigger:
     """Parse the execution input; raise MalformedTrigger with a cause an operator can read."""
     if not isinstance(raw, dict):
@@ -95,13 +112,16 @@ def parse_trigger(raw: Any, execution_name: str) -> Trigger:
     try:
         if raw.get("kind") == TriggerKind.DRILL:
             return _drill(raw, execution_name)
+        if raw.get("kind") == TriggerKind.RESUME:
+            return _resume(raw, execution_name)
         if "detail-type" in raw:
             return _event(raw)
     except ValidationError as error:
         raise MalformedTrigger(f"{_describe(raw)} is malformed: {_first_problems(error)}") from error
     raise MalformedTrigger(
         "execution input is neither an EventBridge event (alarm state change, RMS fault, EC2 state change)"
-        ' nor a drill ({"kind": "drill", "app": "..."}); keys: ' + ", ".join(sorted(map(str, raw)))
+        ' nor a drill ({"kind": "drill", "app": "..."}) nor a resume ({"kind": "resume", "app": "...",'
+        ' "interrupted": "EXECUTION_ARN"}); keys: ' + ", ".join(sorted(map(str, raw)))
     )
 
 
@@ -113,6 +133,17 @@ def _drill(raw: dict[str, Any], execution_name: str) -> Trigger:
         app=drill.app,
         summary=f"drill by {drill.requested_by}: {drill.reason}",
         force=drill.force,
+    )
+
+
+def _resume(raw: dict[str, Any], execution_name: str) -> Trigger:
+    resume = _Resume.model_validate(raw)
+    return Trigger(
+        kind=TriggerKind.RESUME,
+        id=execution_name,
+        app=resume.app,
+        interrupted=resume.interrupted,
+        summary=f"resume by {resume.requested_by} of {resume.interrupted.rsplit(':', 1)[-1]}",
     )
 
 
@@ -167,8 +198,8 @@ def _alarm_dimensions(configuration: dict[str, Any]) -> dict[str, str]:
 
 
 def _describe(raw: dict[str, Any]) -> str:
-    if raw.get("kind") == TriggerKind.DRILL:
-        return "drill request"
+    if raw.get("kind") in (TriggerKind.DRILL, TriggerKind.RESUME):
+        return f"{raw['kind']} request"
     return f"event {raw.get('id', '?')} ({raw.get('detail-type', '?')})"
 
 

@@ -54,7 +54,7 @@ def assert_safe(emu: Emulator) -> None:
     assert sim.violations == [], f"two instances served the workload at once: {sim.violations}"
     record = emu.store.require(emu.app)
     assert record.lease is None, f"lease left held by {record.lease}"
-    assert record.state in (AppState.NORMAL, AppState.FAILED, AppState.MAINTENANCE)
+    assert record.state in (AppState.NORMAL, AppState.FAILED)
     serving = emu.serving_instances()
     if record.state is AppState.NORMAL:
         current = emu.instance(record.current_instance_id)

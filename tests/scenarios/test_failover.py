@@ -4,8 +4,9 @@ with the real handlers, each ending with the safety invariants checked."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
-from handlers.core.record import AppState
+from handlers.core.record import AppState, Maintenance
 from swr.emulator import Emulator
 from swr.emulator.faults import NO_CAPACITY, SERVER_ERROR, THROTTLING
 from tests.scenarios.conftest import assert_safe, finished, output, replacements, start
@@ -217,12 +218,13 @@ def test_two_different_triggers_at_once_give_one_failover(emulator: Emulator):
 
 def test_maintenance_mode_suspends_automatic_failover(emulator: Emulator):
     record = emulator.store.require("demo")
-    record.state = AppState.MAINTENANCE
+    record.maintenance = Maintenance(since=datetime.now(UTC), by="ops@example", reason="kernel patching")
     emulator.store.save(record)
     described = finished(emulator, start(emulator, {"kind": "drill", "app": "demo"}, "drill-in-maintenance"))
     assert described["status"] == "SUCCEEDED"
     assert output(described)["decision"] == "ignore"
     assert "maintenance mode" in output(described)["reason"]
+    assert "by ops@example: kernel patching" in output(described)["reason"]
     assert replacements(emulator) == []
     assert_safe(emulator)
 
