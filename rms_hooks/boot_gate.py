@@ -73,9 +73,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
-import re
-import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -88,6 +85,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from rms_hooks.config import APP_NAME, DEFAULT_CONFIG_PATH, ConfigError, command, read_config
 from rms_hooks.host import APP_TAG, Host, Identity, IdentityError, LinuxHost
 from rms_hooks.imds import ImdsError
 
@@ -114,14 +112,12 @@ __all__ = [
 
 log = logging.getLogger("swr-boot-gate")
 
-DEFAULT_CONFIG_PATH = Path("/etc/swr/hooks.json")
 BOOT_GATE_FAILED = "BootGateFailed"  # the SendTaskFailure error the workflow catches
 # Step Functions' answers when the task behind a token is over: the workflow gave up on us.
 WORKFLOW_GAVE_UP = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 REPORT_ATTEMPTS = 3
 REREAD_ATTEMPTS = 3
 MAX_CAUSE_CHARS = 32768  # SendTaskFailure's limit
-_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 # --- outcome ---------------------------------------------------------------------------
@@ -154,21 +150,6 @@ EXIT_UNEXPECTED = 1
 
 
 # --- configuration ---------------------------------------------------------------------
-class ConfigError(ValueError):
-    """The configuration is missing or invalid; the gate does nothing."""
-
-
-def _command(value: object, name: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        try:
-            return tuple(shlex.split(value))
-        except ValueError as error:
-            raise ConfigError(f"{name}: cannot split {value!r}: {error}") from error
-    if isinstance(value, list | tuple) and all(isinstance(part, str) for part in value):
-        return tuple(value)
-    raise ConfigError(f"{name} must be a string or a list of strings, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -184,7 +165,7 @@ class GateConfig:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.app, str) or not _APP_NAME.match(self.app):
+        if not isinstance(self.app, str) or not APP_NAME.match(self.app):
             raise ConfigError(f"app must be an application name like 'demo-app', not {self.app!r}")
         if not isinstance(self.table_name, str) or not self.table_name:
             raise ConfigError("table_name must name the swr DynamoDB table")
@@ -195,8 +176,8 @@ class GateConfig:
             if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
                 raise ConfigError(f"{name} must be a number of seconds >= {minimum}, not {value!r}")
         # Accept lists and shell-like strings, store tuples (the dataclass is frozen).
-        object.__setattr__(self, "workload_command", _command(self.workload_command, "workload_command"))
-        object.__setattr__(self, "self_fence_command", _command(self.self_fence_command, "self_fence_command"))
+        object.__setattr__(self, "workload_command", command(self.workload_command, "workload_command"))
+        object.__setattr__(self, "self_fence_command", command(self.self_fence_command, "self_fence_command"))
         if logging.getLevelName(str(self.log_level).upper()) not in range(0, 60):
             raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, not {self.log_level!r}")
 
@@ -220,42 +201,15 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     """The file (``path``, or the default when it exists) overlaid with the environment.
 
     Raises ConfigError with a message an operator can act on."""
-    env = os.environ if environ is None else environ
-    source = path or DEFAULT_CONFIG_PATH
-    values: dict[str, Any] = {}
-    if path is not None or source.exists():
-        try:
-            loaded = json.loads(source.read_text())
-        except FileNotFoundError as error:
-            raise ConfigError(f"configuration file {source} does not exist") from error
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"configuration file {source} is not readable JSON: {error}") from error
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"configuration file {source} must hold a JSON object")
-        ignored = sorted(set(loaded) - _FIELDS)
-        if ignored:
-            log.debug("ignoring configuration keys the boot gate does not use: %s", ", ".join(ignored))
-        values = {key: value for key, value in loaded.items() if key in _FIELDS}
-    if not values.get("region") and env.get("AWS_DEFAULT_REGION"):
-        values["region"] = env["AWS_DEFAULT_REGION"]
-    for variable, key in _ENV.items():
-        raw = env.get(variable)
-        if not raw:  # unset or empty; fencing can only be disabled in the file, deliberately
-            continue
-        if key in _NUMBERS:
-            try:
-                values[key] = float(raw)
-            except ValueError as error:
-                raise ConfigError(f"{variable}={raw!r} is not a number") from error
-        else:
-            values[key] = raw
-    missing = [
-        f"{key} ({variable} or {key!r} in {source})"
-        for variable, key in (("SWR_APP", "app"), ("SWR_TABLE_NAME", "table_name"))
-        if not values.get(key)
-    ]
-    if missing:
-        raise ConfigError(f"missing configuration: {'; '.join(missing)}")
+    values, source = read_config(
+        path,
+        environ,
+        fields=_FIELDS,
+        variables=_ENV,
+        numbers=_NUMBERS,
+        required={"app": "SWR_APP", "table_name": "SWR_TABLE_NAME"},
+        user="the boot gate",
+    )
     try:
         return GateConfig(**values)
     except TypeError as error:  # a value of the wrong JSON type reaching a comparison
