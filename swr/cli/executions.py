@@ -11,8 +11,10 @@ from typing import Any
 from swr.cli.common import (
     EXECUTION_ARN,
     EXECUTION_NAME,
+    EXIT_ENVIRONMENT,
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     Aws,
     CliError,
     Command,
@@ -43,6 +45,10 @@ from swr.timeline import (
 
 def _drill(args: argparse.Namespace) -> int:
     app = valid_app(args.app)
+    if args.dry_run:
+        return _rehearse(args, app)
+    if args.json:
+        raise CliError("--json goes with --dry-run (a started drill prints its execution ARN)")
     aws = Aws.from_args(args)
     require_registered(aws, app, args.table)
     state_machine = aws.state_machine_arn()
@@ -68,6 +74,55 @@ def _drill(args: argparse.Namespace) -> int:
         if described["status"] == "SUCCEEDED" and output_of(described).get("outcome") == "recovered"
         else EXIT_FAILED
     )
+
+
+def _rehearse(args: argparse.Namespace, app: str) -> int:
+    """`swr drill APP --dry-run`: what a drill would do now and what would stop it; changes nothing."""
+    from handlers.core.errors import SwrError
+    from swr import rehearsal
+    from swr.stack import StackNotReady, read_outputs
+
+    if args.wait:
+        raise CliError("--dry-run changes nothing, so there is nothing to --wait for")
+    aws = Aws.from_args(args)
+    with aws_errors(aws, f"rehearsal of a drill of {app}"):
+        try:
+            stack = read_outputs(aws.client("cloudformation"), args.stack_name)
+            found = rehearsal.rehearse(aws.client, stack, app, force=args.force)
+        except StackNotReady as error:
+            raise CliError(str(error), EXIT_ENVIRONMENT) from None
+        except rehearsal.NotRegistered as error:
+            raise CliError(str(error), EXIT_USAGE) from None
+        except SwrError as error:  # throttled or unavailable after retries
+            raise CliError(str(error), EXIT_ENVIRONMENT) from None
+    if args.json:
+        print(
+            json.dumps(
+                {**found.model_dump(mode="json"), "steps": found.steps(), "would_proceed": found.would_proceed},
+                indent=2,
+            )
+        )
+    else:
+        print_lines(_rehearsal_lines(found))
+    return EXIT_OK if found.would_proceed else EXIT_FAILED
+
+
+def _rehearsal_lines(found: Any) -> list[str]:
+    mode = " --force" if found.force else ""
+    lines = [f"rehearsal of `swr drill {found.app}{mode}` (dry run: nothing was changed)", "what would happen:"]
+    lines += [f"  {n}. {step}" for n, step in enumerate(found.steps(), start=1)]
+    lines.append("checks:")
+    lines += [f"  {check.status.value:<8} {check.name}: {check.detail}" for check in found.checks]
+    if not found.admit.proceeds:
+        lines.append(f"result: a drill would be turned away: {found.admit.reason}")
+    elif found.problems:
+        names = ", ".join(check.name for check in found.problems)
+        lines.append(
+            f"result: a drill would be admitted but fail or be unsafe: {len(found.problems)} problem(s): {names}"
+        )
+    else:
+        lines.append("result: a drill would proceed; every check passed")
+    return lines
 
 
 def wait_for_execution(aws: Aws, arn: str, timeout: float) -> dict[str, Any]:
@@ -281,7 +336,17 @@ def register(command: Command) -> None:
     drill.add_argument("--force", action="store_true", help="fail over even when APP is in maintenance mode")
     drill.add_argument("--wait", action="store_true", help="wait for the execution to finish and show its timeline")
     drill.add_argument("--timeout", type=positive, default=1800.0, help="wall seconds --wait waits (1800)")
+    drill.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="rehearse: show what a drill would do and check what it needs, changing nothing"
+        " (exit 0 it would proceed, 1 it would be refused or a check failed)",
+    )
+    drill.add_argument("--json", action="store_true", help="with --dry-run: print the rehearsal as JSON")
     endpoint_options(drill, table=True)
+    drill.add_argument(
+        "--stack-name", default="swr", help="with --dry-run: the deployed swr stack whose outputs it reads (swr)"
+    )
 
     executions = command("executions", _executions, "List recent executions of the failover that concern APP.")
     executions.add_argument("app", metavar="APP")

@@ -1,0 +1,242 @@
+"""Rehearsing a drill (``swr drill APP --dry-run``) on the emulator: what a failover would do
+now, the checks an operator acts on, and that a rehearsal changes nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from handlers.core.record import AppRecord, AppState
+from swr import cli, rehearsal
+from swr.emulator import Emulator
+from swr.rehearsal import Rehearsal, Status
+
+REGION = "ap-northeast-1"
+
+
+def rehearse(emu: Emulator, *, force: bool = False) -> Rehearsal:
+    assert emu.stack is not None
+    return rehearsal.rehearse(emu.boto3_client, emu.stack, emu.app, force=force)
+
+
+def check(found: Rehearsal, name: str) -> rehearsal.Check:
+    return next(c for c in found.checks if c.name == name)
+
+
+def change_record(emu: Emulator, **changes: Any) -> AppRecord:
+    store = emu.store
+    record = store.require(emu.app)
+    return store.save(record.model_copy(update=changes))
+
+
+def put_in_maintenance(emu: Emulator) -> None:
+    # Maintenance mode is being reworked from a record state into a field of its own; the
+    # rehearsal asks admission, so either way of recording it must turn a drill away.
+    if "maintenance" in AppRecord.model_fields:
+        from handlers.core.record import Maintenance  # type: ignore[attr-defined,unused-ignore]
+
+        by = Maintenance(since=datetime.now(UTC), by="ops@example", reason="patching the OS")
+        change_record(emu, maintenance=by)
+    else:
+        change_record(emu, state=AppState("MAINTENANCE"))
+
+
+def account_state(emu: Emulator) -> dict[str, Any]:
+    """Everything a drill would change: the record, instances, tags, alarms, executions."""
+    ec2, sfn = emu.boto3_client("ec2"), emu.boto3_client("stepfunctions")
+    instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    return {
+        "record": emu.boto3_client("dynamodb").get_item(TableName=emu.table_name, Key={"app": {"S": emu.app}})["Item"],
+        "instances": sorted(
+            (i["InstanceId"], i["State"]["Name"], tuple(g["GroupId"] for g in i["SecurityGroups"])) for i in instances
+        ),
+        "tags": sorted(json.dumps(t, sort_keys=True) for t in ec2.describe_tags()["Tags"]),
+        "alarms": sorted(
+            json.dumps([a["AlarmName"], a["Dimensions"]])
+            for a in emu.boto3_client("cloudwatch").describe_alarms()["MetricAlarms"]
+        ),
+        "executions": sfn.list_executions(stateMachineArn=emu.state_machine_arn)["executions"],
+        "targets": emu.boto3_client("elbv2").describe_target_health(TargetGroupArn=emu.world.target_group_arn)[  # type: ignore[union-attr]
+            "TargetHealthDescriptions"
+        ],
+    }
+
+
+def drill_dry_run(emu: Emulator, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    endpoint = emu.start_server(port=0)
+    code = cli.main(["drill", emu.app, "--dry-run", *extra, "--endpoint", endpoint, "--region", REGION])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- a healthy application -------------------------------------------------------------------
+def test_a_healthy_app_would_fail_over_to_the_next_az_and_the_rehearsal_changes_nothing(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str]
+):
+    before = account_state(emulator)
+
+    code, out, err = drill_dry_run(emulator, capsys)
+
+    assert (code, err) == (0, "")
+    assert account_state(emulator) == before
+    record = emulator.store.require(emulator.app)
+    assert out.splitlines()[1] == "what would happen:"
+    assert f"  1. Admit: take the lease of demo for generation {record.generation + 1}" in out
+    assert f"Fence {record.current_instance_id} in ap-northeast-1a (running)" in out
+    assert "Launch a m6i.large in ap-northeast-1c" in out
+    assert "then, if that has no capacity: m6i.large in ap-northeast-1d, m5.large in ap-northeast-1c" in out
+    assert "result: a drill would proceed; every check passed" in out
+    checks = [line for line in out.splitlines() if line.startswith("  ") and not line.lstrip()[0].isdigit()]
+    assert checks and all(line.split()[0] == "ok" for line in checks), checks
+
+
+def test_the_json_rehearsal_names_the_fence_the_launch_and_every_step_role_it_checked(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str]
+):
+    code, out, _ = drill_dry_run(emulator, capsys, "--json")
+
+    found = json.loads(out)
+    record = emulator.store.require(emulator.app)
+    assert code == 0 and found["would_proceed"] is True
+    assert found["admit"]["decision"] == "proceed"
+    assert found["old_instance_id"] == record.current_instance_id
+    assert found["blackhole_security_group_id"] == record.blackhole_security_group_id
+    assert found["registered_in"] == record.target_group_arns
+    assert found["run_request"]["ImageId"] == record.launch_spec.image_id
+    assert found["run_request"]["SubnetId"] == record.subnets_in("ap-northeast-1c")[0]
+    assert {"ap-northeast-1c", "ap-northeast-1d"} <= set(found["efs_mount_targets"])
+    roles = {c["name"] for c in found["checks"] if c["name"].startswith("permissions ")}
+    assert {"permissions Admit", "permissions IsolateOldInstance", "permissions RegisterTargets"} <= roles
+    assert "permissions LaunchReplacement/LaunchNextReplacement" in roles
+
+
+# --- what would stop a drill --------------------------------------------------------------------
+def test_an_app_in_maintenance_is_turned_away_unless_the_drill_is_forced(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str]
+):
+    put_in_maintenance(emulator)
+    before = account_state(emulator)
+
+    refused = rehearse(emulator)
+    forced = rehearse(emulator, force=True)
+    code, out, _ = drill_dry_run(emulator, capsys)
+
+    assert not refused.admit.proceeds and "maintenance mode" in refused.admit.reason
+    assert refused.admit_with_force is not None and refused.admit_with_force.proceeds
+    assert not refused.would_proceed
+    assert forced.admit.proceeds and forced.would_proceed
+    assert code == 1
+    assert "result: a drill would be turned away: application 'demo' is in maintenance mode" in out
+    assert "with --force it would proceed" in out
+    assert account_state(emulator) == before
+
+
+def test_a_deregistered_ami_is_a_problem_that_says_how_to_fix_it(emulator: Emulator):
+    record = emulator.store.require(emulator.app)
+    emulator.boto3_client("ec2").deregister_image(ImageId=record.launch_spec.image_id)
+
+    found = rehearse(emulator)
+
+    assert found.admit.proceeds and not found.would_proceed
+    ami = check(found, "ami")
+    assert ami.status is Status.PROBLEM
+    assert record.launch_spec.image_id in ami.detail and "swr ami refresh demo" in ami.detail
+
+
+def test_no_efs_mount_target_in_the_target_az_is_a_problem(emulator: Emulator):
+    efs = emulator.boto3_client("efs")
+    record = emulator.store.require(emulator.app)
+    targets = efs.describe_mount_targets(FileSystemId=record.efs.file_system_id)["MountTargets"]
+    in_1c = next(t for t in targets if t["SubnetId"] == record.subnets_in("ap-northeast-1c")[0])
+    efs.delete_mount_target(MountTargetId=in_1c["MountTargetId"])
+
+    found = rehearse(emulator)
+
+    assert not found.would_proceed
+    assert check(found, "efs mount target ap-northeast-1c").status is Status.PROBLEM
+    assert "no mount target in ap-northeast-1c" in check(found, "efs mount target ap-northeast-1c").detail
+    assert check(found, "efs mount target ap-northeast-1d").status is Status.OK
+    assert "through no mount target" in found.steps()[4]
+
+
+def test_an_instance_type_not_offered_in_the_first_az_moves_the_launch_to_the_next_candidate(emulator: Emulator):
+    record = emulator.store.require(emulator.app)
+    # a1.large is offered in ap-northeast-1a and 1d, not in 1c (the first AZ after the failed 1a).
+    change_record(
+        emulator, launch_spec=record.launch_spec.model_copy(update={"instance_types": ["a1.large", "m5.large"]})
+    )
+
+    found = rehearse(emulator)
+
+    assert [(c.instance_type, c.az, c.usable) for c in found.candidates] == [
+        ("a1.large", "ap-northeast-1c", False),
+        ("a1.large", "ap-northeast-1d", True),
+        ("m5.large", "ap-northeast-1c", True),
+        ("m5.large", "ap-northeast-1d", True),
+    ]
+    assert found.candidates[0].note == "a1.large is not offered in ap-northeast-1c"
+    assert found.first_choice is not None and (found.first_choice.az, found.first_choice.instance_type) == (
+        "ap-northeast-1d",
+        "a1.large",
+    )
+    assert found.run_request["SubnetId"] == record.subnets_in("ap-northeast-1d")[0]
+    launch = check(found, "launch candidates")
+    assert launch.status is Status.WARNING and "not offered in ap-northeast-1c" in launch.detail
+    assert found.would_proceed  # launch skips an unoffered type by itself
+
+
+def test_a_step_role_missing_a_permission_is_named_with_the_action(emulator: Emulator):
+    iam, lambda_ = emulator.boto3_client("iam"), emulator.boto3_client("lambda")
+    role = lambda_.get_function_configuration(FunctionName="swr-isolate-old-instance")["Role"].rsplit("/", 1)[-1]
+    fence_policy = next(
+        p["PolicyArn"]
+        for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        if "FenceInstancePolicy" in p["PolicyName"]
+    )
+    iam.detach_role_policy(RoleName=role, PolicyArn=fence_policy)
+
+    found = rehearse(emulator)
+
+    isolate = check(found, "permissions IsolateOldInstance")
+    assert isolate.status is Status.PROBLEM
+    assert f"role {role} may not" in isolate.detail
+    assert (
+        "ec2:ModifyNetworkInterfaceAttribute" in isolate.detail
+        and "elasticloadbalancing:DeregisterTargets" in isolate.detail
+    )
+    # RollbackReplacement still has the policy: only the role that lost it is a problem.
+    assert check(found, "permissions RollbackReplacement").status is Status.OK
+    assert not found.would_proceed
+
+
+def test_an_interface_without_the_app_tag_could_not_be_fenced(emulator: Emulator):
+    record = emulator.store.require(emulator.app)
+    ec2 = emulator.boto3_client("ec2")
+    instance = ec2.describe_instances(InstanceIds=[record.current_instance_id])["Reservations"][0]["Instances"][0]
+    eni = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    ec2.delete_tags(Resources=[eni], Tags=[{"Key": "swr:app"}])
+
+    found = rehearse(emulator)
+
+    isolate = check(found, "permissions IsolateOldInstance")
+    assert isolate.status is Status.PROBLEM
+    assert f"ec2:ModifyNetworkInterfaceAttribute on arn:aws:ec2:{REGION}:" in isolate.detail
+    assert eni in isolate.detail and "it has no swr:app tag" in isolate.detail
+
+
+# --- bad input ----------------------------------------------------------------------------------
+def test_an_unknown_app_or_waiting_on_a_dry_run_is_bad_input(emulator: Emulator, capsys: pytest.CaptureFixture[str]):
+    endpoint = emulator.start_server(port=0)
+    where = ["--endpoint", endpoint, "--region", REGION]
+
+    unknown = cli.main(["drill", "nosuchapp", "--dry-run", *where])
+    unknown_err = capsys.readouterr().err
+    waiting = cli.main(["drill", emulator.app, "--dry-run", "--wait", *where])
+    waiting_err = capsys.readouterr().err
+
+    assert unknown == 2 and "application 'nosuchapp' has no record" in unknown_err
+    assert waiting == 2 and "nothing to --wait for" in waiting_err
+    assert emulator.executions() == []
