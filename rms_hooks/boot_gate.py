@@ -48,23 +48,12 @@ Configuration (JSON object; environment variables override the file):
 Keys the gate does not use are ignored (the file is shared with the other hooks).
 
 Deployment notes: the image must not mount the file system itself (no /etc/fstab entry
-without ``noauto``), or the gate is bypassed. The unit's ``TimeoutStartSec`` must exceed
-``permit_timeout_seconds`` plus mount and start time, e.g.::
-
-    [Unit]
-    Description=swr boot gate (start permit before RMS)
-    Wants=network-online.target
-    After=network-online.target
-    Before=<RMS unit>
-
-    [Service]
-    Type=oneshot
-    RemainAfterExit=yes
-    ExecStart=/usr/local/bin/swr-boot-gate
-    TimeoutStartSec=1200
-
-    [Install]
-    RequiredBy=<RMS unit>
+without ``noauto``), or the gate is bypassed. ``swr-install-hooks`` installs the unit
+(``rms_hooks/systemd/swr-boot-gate.service``): a oneshot ordered ``Before=`` the RMS unit
+and ``RequiredBy=`` it, so RMS does not start unless the gate exits 0, with a
+``TimeoutStartSec`` of ``permit_timeout_seconds`` plus 300 s for mounting and starting.
+Every decision is one log line ``swr-boot-gate: <decision> app=... instance=...
+generation=... reason="..."`` on stdout (the journal).
 """
 
 from __future__ import annotations
