@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from handlers.core import alarms, clock, fencing, launching, lease, notifications, permits, targets
+from handlers.core import alarms, clock, failover_metrics, fencing, launching, lease, notifications, permits, targets
 from handlers.core.errors import AlternateZonesExhausted, IsolationNotConfirmed, LeaseLost, RecordNotFound
 from handlers.core.record import AppRecord, AppState, FailoverSummary, Fence
 from handlers.core.record_store import RecordStore
+from handlers.core.resumption import INTERRUPTED
 from handlers.core.steps import (
     FailInput,
     FailoverOutcome,
@@ -131,6 +132,7 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
         step_seconds=summary.step_seconds,
     )
     notifications.publish(notifications.SUCCEEDED, outcome.model_dump(mode="json"))
+    failover_metrics.record_recovered(outcome)
     return outcome
 
 
@@ -157,7 +159,11 @@ def rollback_replacement(request: RollbackInput, store: RecordStore) -> Failover
     plan = request.plan.model_copy(
         update={
             "attempt": request.plan.attempt + 1,
-            "tried_azs": [*request.plan.tried_azs, replacement.az],
+            # An AZ is tried once; a replacement rolled back only because its execution
+            # stopped says nothing against its AZ.
+            "tried_azs": request.plan.tried_azs
+            if request.error.Error == INTERRUPTED
+            else [*request.plan.tried_azs, replacement.az],
             "generation": stored.generation,
         }
     )
@@ -212,6 +218,7 @@ def fail(request: FailInput, store: RecordStore) -> StepError:
         notifications.FAILED,
         {"app": request.app, "execution": request.execution, "error": request.error.Error, "cause": cause},
     )
+    failover_metrics.record_failed(request.app, request.execution, request.plan, request.error.Error)
     return StepError(Error=request.error.Error, Cause=f"{cause} | {'; '.join(actions) or 'nothing to clean up'}")
 
 

@@ -48,6 +48,8 @@ def parameters_for(world: WorldInfo) -> dict[str, str]:
         "VpcId": world.vpc_id,
         "EndpointSubnetIds": ",".join(world.subnets.values()),
         "EndpointRouteTableIds": world.route_table_id,
+        # So the demo stack has its notification topic, rules and dead-letter queue.
+        "NotificationEmail": f"oncall@{world.app}.example.com",
     }
 
 

@@ -380,6 +380,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_lambda_public_layers(p)
     _patch_ec2_interface_tags(p)
     _patch_early_heartbeats(p)
+    _patch_emf_metrics(p)
     _patch_cloudformation_role_policies(p)
     _patch_iam_simulate_principal_policy(p)
 
@@ -461,6 +462,7 @@ def _error_payload(error_type: str, message: str, request_id: str, stack: list[s
 
 
 _environment_lock = threading.Lock()
+_invocation = threading.local()  # .function: the function whose handler runs on this thread
 
 
 def _apply_environment(fn: Any) -> None:
@@ -485,12 +487,15 @@ def _run_handler(fn: Any, event: Any) -> tuple[bytes, bool]:
         handler = _resolve_handler(fn.handler)
     except _HandlerLoadError as e:
         return _error_payload(e.error_type, str(e), context.aws_request_id, []), True
+    _invocation.function = fn  # whose log an EMF document is written to (patch 24)
     try:
         result = handler(event, context)
     except Exception as e:  # the runtime reports any handler exception as an Unhandled error
         tb = e.__traceback__.tb_next if e.__traceback__ else None  # from the handler down, like AWS
         stack = traceback.format_list(traceback.extract_tb(tb))
         return _error_payload(type(e).__name__, str(e), context.aws_request_id, stack), True
+    finally:
+        _invocation.function = None
     try:
         return json.dumps(result).encode("utf-8"), False
     except (TypeError, ValueError) as e:
@@ -554,7 +559,7 @@ def _patch_lambda(p: _Patches) -> None:
 # 2. EventBridge rules start executions / invoke Lambdas
 # --------------------------------------------------------------------------------------------------
 
-_OUR_TARGET_SERVICES = ("states", "lambda")
+_OUR_TARGET_SERVICES = ("states", "lambda", "sns")
 
 
 def _iso_time(value: Any) -> str:
@@ -595,6 +600,8 @@ def _target_input(target: dict[str, Any], message: dict[str, Any], transform: bo
         from moto.events.utils import EventTemplateParser
 
         transformer = target["InputTransformer"]
+        if not str(transformer.get("InputTemplate") or "{").lstrip().startswith(("{", "[")):
+            return _filled_text_template(transformer, event)
         parsed = EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
@@ -604,7 +611,64 @@ def _target_input(target: dict[str, Any], message: dict[str, Any], transform: bo
     return json.dumps(event)
 
 
-def _deliver(target: dict[str, Any], message: dict[str, Any], transform: bool) -> None:
+def _filled_text_template(transformer: dict[str, Any], event: dict[str, Any]) -> str:
+    """A plain-text InputTemplate (an SNS message, say), filled as AWS fills it: each <variable>
+    becomes its value, a string as it is and anything else as JSON; a path the event lacks
+    leaves the variable empty."""
+    from jsonpath_ng.ext import parse as jsonpath  # moto's own dependency
+
+    text = str(transformer["InputTemplate"])
+    for name, path in (transformer.get("InputPathsMap") or {}).items():
+        found = jsonpath(path).find(event)
+        value = found[0].value if found else ""
+        text = text.replace(f"<{name}>", value if isinstance(value, str) else json.dumps(value))
+    return text
+
+
+def _topic_policy_allows(policy: dict[str, Any], rule_arn: str) -> bool:
+    """Does the topic's policy let EventBridge publish for this rule? An Allow of sns:Publish to
+    the service principal events.amazonaws.com (or to anyone, unconditionally) whose
+    aws:SourceArn condition, if it has one, names the rule. Deny statements are not read."""
+
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
+
+    for statement in listed(policy.get("Statement") or []):
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        if not {"sns:publish", "sns:*", "*"} & {str(a).lower() for a in listed(statement.get("Action"))}:
+            continue
+        principal, conditions = statement.get("Principal"), statement.get("Condition") or {}
+        anyone = principal in ("*", {"AWS": "*"}) and not conditions
+        services = listed(principal.get("Service", [])) if isinstance(principal, dict) else []
+        if not anyone and "events.amazonaws.com" not in services:
+            continue
+        sources = [
+            arn
+            for test in conditions.values()
+            for key, arns in test.items()
+            if key.lower() == "aws:sourcearn"
+            for arn in listed(arns)
+        ]
+        if not sources or rule_arn in sources:
+            return True
+    return False
+
+
+class _TopicPolicyRefuses(Exception):
+    """EventBridge may not publish to the topic: AWS fails the delivery the same way."""
+
+
+def _publish_to_topic(rule_arn: str, topic_arn: str, account: str, region: str, payload: str) -> None:
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[account][region].get_topic(topic_arn)
+    if not _topic_policy_allows(json.loads(topic.policy), rule_arn):
+        raise _TopicPolicyRefuses(f"the policy of {topic_arn} does not let events.amazonaws.com publish for {rule_arn}")
+    topic.publish(message=payload)
+
+
+def _deliver(rule_arn: str, target: dict[str, Any], message: dict[str, Any], transform: bool) -> None:
     arn = str(target["Arn"])
     parts = arn.split(":")
     service, region, account = parts[2], parts[3], parts[4]
@@ -613,6 +677,8 @@ def _deliver(target: dict[str, Any], message: dict[str, Any], transform: bool) -
         from moto.stepfunctions.responses import get_backend
 
         get_backend(account, region).start_execution(arn, str(uuid.uuid4()), payload)
+    elif service == "sns":
+        _publish_to_topic(rule_arn, arn, account, region, payload)
     else:
         from moto.awslambda_simple.models import lambda_simple_backends
 
@@ -629,21 +695,25 @@ class _DeliveryFailed(Exception):
         self.code, self.message, self.retryable = code, message, retryable
 
 
-def _attempt(target: dict[str, Any], message: dict[str, Any], transform: bool) -> None:
+_TARGET_ACTIONS = {
+    "states": ("stepfunctions", "StartExecution", "stateMachineArn"),
+    "lambda": ("lambda", "Invoke", "FunctionName"),
+    "sns": ("sns", "Publish", "TopicArn"),
+}
+
+
+def _attempt(rule_arn: str, target: dict[str, Any], message: dict[str, Any], transform: bool) -> None:
     """One delivery, answered with the fault the simulation injects for the target's API."""
     arn = str(target["Arn"])
-    service, action, params = (
-        ("stepfunctions", "StartExecution", {"stateMachineArn": arn})
-        if arn.split(":")[2] == "states"
-        else ("lambda", "Invoke", {"FunctionName": arn})
-    )
+    service, action, key = _TARGET_ACTIONS[arn.split(":")[2]]
+    params = {key: arn}
     hooks = _hooks()
     fault = hooks.fault_for(service, action, params) if hooks is not None else None
     if fault is not None:
         retryable = fault.status >= 500 or fault.code in _THROTTLING_CODES
         raise _DeliveryFailed(fault.code, fault.message, retryable)
     try:
-        _deliver(target, message, transform)
+        _deliver(rule_arn, target, message, transform)
     except Exception as error:  # e.g. the state machine is gone: not worth a retry
         raise _DeliveryFailed(type(error).__name__, str(error), False) from error
 
@@ -656,7 +726,7 @@ def _sim_time() -> float:
 def _deliver_or_dead_letter(rule_arn: str, target: dict[str, Any], message: dict[str, Any], transform: bool) -> None:
     """The first attempt now; retries, in simulated time, on a thread of their own."""
     try:
-        _attempt(target, message, transform)
+        _attempt(rule_arn, target, message, transform)
         return
     except _DeliveryFailed as failure:
         if not failure.retryable:
@@ -685,7 +755,7 @@ def _retry_delivery(
             _dead_letter(rule_arn, target, message, failure, "MaximumEventAgeInSeconds", retry - 1)
             return
         try:
-            _attempt(target, message, transform)
+            _attempt(rule_arn, target, message, transform)
             return
         except _DeliveryFailed as error:
             failure = error
@@ -1823,6 +1893,44 @@ class _QueuePolicyResource(_ApiResource):
         self._clear([q for q in self.physical_resource_id.split(",") if q], region_name)
 
 
+class _TopicPolicyResource(_ApiResource):
+    # Physical id: the ARNs of its topics, comma-separated (what stack_check probes). On AWS it is
+    # an id of its own. Deleting it gives the topics back their default policy, as on AWS.
+    resource_type = "AWS::SNS::TopicPolicy"
+    gone_codes = frozenset({"NotFound"})
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        topics = [str(t) for t in properties["Topics"]]
+        sns, policy = _api_client("sns", region), _policy_text(properties["PolicyDocument"])
+        for topic_arn in topics:
+            sns.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=policy)
+        return cls(",".join(topics), region, {}, name, properties)
+
+    @classmethod
+    def update(
+        cls, original: _ApiResource, name: str, properties: dict[str, Any], account_id: str, region: str
+    ) -> _ApiResource:
+        kept = {str(t) for t in properties["Topics"]}
+        cls._restore([t for t in original.physical_resource_id.split(",") if t and t not in kept], region)
+        return cls.create(name, properties, account_id, region)
+
+    @classmethod
+    def _restore(cls, topics: list[str], region: str) -> None:
+        from moto.sns.models import sns_backends
+
+        for topic_arn in topics:
+            account = topic_arn.split(":")[4]
+            topic = sns_backends[account][region].topics.get(topic_arn)
+            if topic is None:
+                LOG.info("%s: topic %s is already gone", cls.resource_type, topic_arn)
+                continue
+            topic._policy_json = topic._create_default_topic_policy(region, account, topic.name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self._restore([t for t in self.physical_resource_id.split(",") if t], region_name)
+
+
 class _KmsKeyResource(_ApiResource):
     # moto's own model keeps a KeyPolicy given as an object, and DescribeKey then fails on it.
     resource_type = "AWS::KMS::Key"  # physical id: the KeyId
@@ -1910,6 +2018,7 @@ _API_RESOURCES: dict[str, type[_ApiResource]] = {
         _TrailResource,
         _BucketPolicyResource,
         _QueuePolicyResource,
+        _TopicPolicyResource,
         _KmsKeyResource,
         _SecurityGroupIngressResource,
     )
@@ -2307,3 +2416,84 @@ def _patch_iam_simulate_principal_policy(p: _Patches) -> None:
         return ActionResult({"EvaluationResults": results, "IsTruncated": False})
 
     p.set(IamResponse, "simulate_principal_policy", simulate_principal_policy)
+
+
+# --------------------------------------------------------------------------------------------------
+# 24. Embedded metric format becomes metrics
+# --------------------------------------------------------------------------------------------------
+# A Lambda function's metrics (Powertools Metrics) are EMF documents in its log; CloudWatch Logs
+# extracts them into CloudWatch metrics. The in-process handlers have no such path: Powertools'
+# flush is where the document is written, so the same data points go into moto's CloudWatch
+# there. The emulator keeps EMF off its own stdout (POWERTOOLS_METRICS_DISABLED in its process);
+# what decides, as on AWS, is the function's own environment from its template.
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def emf_metric_data(document: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(namespace, PutMetricData MetricData) per directive of one EMF document, as CloudWatch
+    Logs extracts it: every metric under every dimension set, at the document's timestamp. A
+    dimension set naming a key the document lacks is skipped, as CloudWatch skips it."""
+    meta = document.get("_aws") or {}
+    moment = dt.datetime.fromtimestamp(int(meta.get("Timestamp") or time.time() * 1000) / 1000, tz=dt.UTC)
+    timestamp = moment.replace(tzinfo=None)  # moto keeps naive UTC, as its own PutMetricData does
+    extracted: list[tuple[str, list[dict[str, Any]]]] = []
+    for directive in meta.get("CloudWatchMetrics") or []:
+        data: list[dict[str, Any]] = []
+        for names in directive.get("Dimensions") or [[]]:
+            if not all(name in document for name in names):
+                continue
+            dimensions = [{"Name": name, "Value": str(document[name])} for name in names]
+            for definition in directive.get("Metrics") or []:
+                values = document.get(definition["Name"])
+                for value in values if isinstance(values, list) else [values]:
+                    if value is None:
+                        continue
+                    data.append(
+                        {
+                            "MetricName": definition["Name"],
+                            "Dimensions": dimensions,
+                            "Timestamp": timestamp,
+                            "Value": float(value),
+                            "Unit": definition.get("Unit") or "None",
+                        }
+                    )
+        if data:
+            extracted.append((str(directive["Namespace"]), data))
+    return extracted
+
+
+def _put_emf(fn: Any, document: dict[str, Any]) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    variables = getattr(fn, "environment_vars", None) or {}
+    if str(variables.get("POWERTOOLS_METRICS_DISABLED", "")).lower() in _TRUE:
+        return
+    _, _, _, region, account = str(fn.function_arn).split(":")[:5]
+    backend = cloudwatch_backends[account][region]
+    for namespace, data in emf_metric_data(document):
+        backend.put_metric_data(namespace, data)
+
+
+def _patch_emf_metrics(p: _Patches) -> None:
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    original = _require(AmazonCloudWatchEMFProvider, "flush_metrics")
+
+    def flush_metrics(self: Any, raise_on_empty_metrics: bool = False) -> None:
+        fn = getattr(_invocation, "function", None)
+        if fn is None:
+            original(self, raise_on_empty_metrics)
+            return
+        if not self.metric_set:
+            return  # in one process, steps running at once share Powertools' metric set: a
+            # concurrent flush may have taken these already
+        document = self.serialize_metric_set()
+        try:
+            _put_emf(fn, cast(dict[str, Any], document))
+        except Exception:  # metrics never fail the function that wrote them
+            LOG.warning("EMF from %s not turned into metrics", fn.function_name, exc_info=True)
+        original(self, raise_on_empty_metrics)  # prints the document unless the process disables it
+        self.clear_metrics()  # a disabled flush keeps them; they are in CloudWatch now
+
+    p.set(AmazonCloudWatchEMFProvider, "flush_metrics", flush_metrics)

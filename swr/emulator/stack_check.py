@@ -8,6 +8,7 @@ swr depends on, be found by the service's own read API.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,23 @@ def _trail(client: Callable[[str], Any], name: str) -> bool:
     return bool(client("cloudtrail").get_trail_status(Name=name)["IsLogging"])
 
 
+def _topic(client: Callable[[str], Any], arn: str) -> bool:
+    return bool(client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]["TopicArn"] == arn)
+
+
+def _topic_policy(client: Callable[[str], Any], arns: str) -> bool:
+    # Every topic has a policy; the stack's must be the one that names a service principal.
+    sns = client("sns")
+    return all(
+        "Service" in sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("Policy", "") for arn in arns.split(",")
+    )
+
+
+def _dashboard(client: Callable[[str], Any], name: str) -> bool:
+    body = client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"]
+    return bool(json.loads(body).get("widgets"))  # a dashboard CloudWatch could not render is not there
+
+
 PROBES: dict[str, Probe] = {
     "AWS::Lambda::Function": lambda c, pid: bool(c("lambda").get_function(FunctionName=pid)),
     "AWS::StepFunctions::StateMachine": lambda c, pid: bool(
@@ -72,6 +90,9 @@ PROBES: dict[str, Probe] = {
     "AWS::S3::Bucket": lambda c, pid: bool(c("s3").head_bucket(Bucket=pid)),
     "AWS::S3::BucketPolicy": lambda c, pid: bool(c("s3").get_bucket_policy(Bucket=pid)["Policy"]),
     "AWS::CloudTrail::Trail": _trail,
+    "AWS::SNS::Topic": _topic,
+    "AWS::SNS::TopicPolicy": _topic_policy,
+    "AWS::CloudWatch::Dashboard": _dashboard,
 }
 
 
