@@ -7,6 +7,7 @@ the internals we patch fails here, loudly, rather than somewhere in a scenario.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import io
 import json
 import os
@@ -512,15 +513,111 @@ def test_rule_with_lambda_target_invokes_it_and_other_targets_do_not_break_put_e
     hooks: BridgeHooks,
 ) -> None:
     fn = make_function("record", "record")
-    topic = client("sns").create_topic(Name="t")["TopicArn"]  # a target moto cannot deliver to
+    stream = f"arn:aws:kinesis:{REGION}:123456789012:stream/canary"  # a target moto cannot deliver to
     events = client("events")
     events.put_rule(Name="canary", EventPattern=json.dumps({"source": ["swr.canary"]}))
-    events.put_targets(Rule="canary", Targets=[{"Id": "sns", "Arn": topic}, {"Id": "fn", "Arn": fn}])
+    events.put_targets(Rule="canary", Targets=[{"Id": "kinesis", "Arn": stream}, {"Id": "fn", "Arn": fn}])
 
     assert _put("swr.canary", {"node": "a"})["FailedEntryCount"] == 0
 
     assert sample_handlers.RECEIVED_EVENT.wait(5)
     assert sample_handlers.RECEIVED[0]["detail"] == {"node": "a"}
+
+
+def _topic_with_a_subscriber(policy: dict[str, Any] | None) -> tuple[str, str]:
+    """A topic (with this policy, if given) and the URL of a queue subscribed to it, raw."""
+    sns, sqs = client("sns"), client("sqs")
+    topic = sns.create_topic(Name=f"canary-{uuid.uuid4().hex[:6]}")["TopicArn"]
+    if policy is not None:
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(policy))
+    url = sqs.create_queue(QueueName=f"subscriber-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue, Attributes={"RawMessageDelivery": "true"})
+    return topic, url
+
+
+def _events_may_publish(rule_arn: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:SourceArn": [rule_arn]}},
+            }
+        ],
+    }
+
+
+def test_rule_with_topic_target_publishes_the_text_its_transformer_fills(hooks: BridgeHooks) -> None:
+    events = client("events")
+    rule = events.put_rule(Name="notify", EventPattern=json.dumps({"source": ["swr.canary"]}))["RuleArn"]
+    topic, url = _topic_with_a_subscriber(_events_may_publish(rule))
+    template = "node <node> is <state>\nseconds: <seconds>, missing: [<missing>]\nsee https://<region>/x"
+    transformer = {
+        "InputPathsMap": {
+            "node": "$.detail.node",
+            "state": "$.detail.state",
+            "seconds": "$.detail.seconds",
+            "missing": "$.detail.nothing",
+            "region": "$.region",
+        },
+        "InputTemplate": template,
+    }
+    events.put_targets(Rule="notify", Targets=[{"Id": "t", "Arn": topic, "InputTransformer": transformer}])
+
+    _put("swr.canary", {"node": "a", "state": "up", "seconds": 12.5})
+
+    (message,) = client("sqs").receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert message["Body"] == f"node a is up\nseconds: 12.5, missing: []\nsee https://{REGION}/x"
+
+
+def test_a_topic_whose_policy_does_not_let_the_rule_publish_sends_the_event_to_the_dead_letter_queue(
+    hooks: BridgeHooks,
+) -> None:
+    events = client("events")
+    events.put_rule(Name="notify", EventPattern=json.dumps({"source": ["swr.canary"]}))
+    other_rule = f"arn:aws:events:{REGION}:123456789012:rule/someone-else"
+    topic, url = _topic_with_a_subscriber(_events_may_publish(other_rule))
+    default_policy_topic, _ = _topic_with_a_subscriber(None)  # the account only: EventBridge may not
+    letters, queue = _dead_letter_queue()
+    targets = [
+        {"Id": "named-other", "Arn": topic, "DeadLetterConfig": {"Arn": queue}},
+        {"Id": "default", "Arn": default_policy_topic, "DeadLetterConfig": {"Arn": queue}},
+    ]
+    events.put_targets(Rule="notify", Targets=targets)
+
+    _put("swr.canary", {"node": "a"})
+
+    found = client("sqs").receive_message(QueueUrl=letters, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    reasons = {m["MessageAttributes"]["TARGET_ARN"]["StringValue"]: m for m in found["Messages"]}
+    assert set(reasons) == {topic, default_policy_topic}
+    for letter in reasons.values():
+        assert letter["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "_TopicPolicyRefuses"
+    assert "Messages" not in client("sqs").receive_message(QueueUrl=url)
+
+
+def test_a_throttled_publish_to_a_topic_is_retried(hooks: BridgeHooks) -> None:
+    throttled: list[dict[str, Any]] = []
+
+    def throttle_once(service: str, action: str, params: dict[str, Any]) -> ApiFault | None:
+        if (service, action) == ("sns", "Publish") and not throttled:
+            throttled.append(params)
+            return ApiFault("Throttling", "Rate exceeded", 400)
+        return None
+
+    hooks.fault_for = throttle_once
+    events = client("events")
+    rule = events.put_rule(Name="notify", EventPattern=json.dumps({"source": ["swr.canary"]}))["RuleArn"]
+    topic, url = _topic_with_a_subscriber(_events_may_publish(rule))
+    events.put_targets(Rule="notify", Targets=[{"Id": "t", "Arn": topic, "RetryPolicy": {"MaximumRetryAttempts": 3}}])
+
+    _put("swr.canary", {"node": "a"})
+
+    eventually(lambda: "Messages" in client("sqs").receive_message(QueueUrl=url, VisibilityTimeout=0))
+    assert throttled == [{"TopicArn": topic}]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1923,3 +2020,114 @@ def test_run_instances_tags_instance_volume_and_network_interface(hooks: BridgeH
     for resource in resources:
         found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource]}])["Tags"]
         assert [(t["Key"], t["Value"]) for t in found] == [("swr:app", "demo")], resource
+
+
+def test_stack_topic_policy_is_applied_and_its_delete_gives_back_the_default(hooks: BridgeHooks) -> None:
+    policy = _events_may_publish(f"arn:aws:events:{REGION}:123456789012:rule/notify")
+    physical = deploy(
+        {
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "notices"}},
+            "TopicPolicy": {
+                "Type": "AWS::SNS::TopicPolicy",
+                "Properties": {"Topics": [{"Ref": "Topic"}], "PolicyDocument": policy},
+            },
+        }
+    )
+    sns = client("sns")
+    topic = physical["Topic"]
+    assert physical["TopicPolicy"] == topic  # its topics, as stack_check probes them
+    assert created_through_api()["TopicPolicy"] == "AWS::SNS::TopicPolicy"
+    applied = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    assert applied["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
+
+    moto_bridge._TopicPolicyResource(topic, REGION, {}).delete("123456789012", REGION)
+    restored = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    assert restored["Statement"][0]["Principal"] == {"AWS": "*"}
+
+
+# --------------------------------------------------------------------------------------------------
+# 24. Embedded metric format becomes metrics
+# --------------------------------------------------------------------------------------------------
+
+
+def _canary_metrics(service: str = "swr-canary") -> list[dict[str, Any]]:
+    return list(
+        client("cloudwatch").list_metrics(
+            Namespace="SwrCanary",
+            MetricName="CanaryInvocations",
+            Dimensions=[{"Name": "service", "Value": service}],
+        )["Metrics"]
+    )
+
+
+@pytest.mark.parametrize("disabled_in_the_process", [False, True])
+def test_a_handlers_powertools_metrics_reach_cloudwatch_as_emf_would(
+    hooks: BridgeHooks, monkeypatch: pytest.MonkeyPatch, disabled_in_the_process: bool
+) -> None:
+    # The emulator keeps EMF off its own stdout; the function's environment is what counts.
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true" if disabled_in_the_process else "false")
+    make_function("pt", "powertools")
+
+    for _ in range(2):
+        assert "FunctionError" not in client("lambda").invoke(FunctionName="pt", Payload=b"{}")
+
+    assert len(_canary_metrics()) == 1
+    now = dt.datetime.now(tz=dt.UTC)
+    stats = client("cloudwatch").get_metric_statistics(
+        Namespace="SwrCanary",
+        MetricName="CanaryInvocations",
+        Dimensions=[{"Name": "service", "Value": "swr-canary"}],
+        StartTime=now - dt.timedelta(hours=1),
+        EndTime=now + dt.timedelta(hours=1),
+        Period=7200,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert [point["Sum"] for point in stats] == [2.0]  # once per invocation, not once per flush seen
+
+
+def test_a_function_whose_own_environment_disables_metrics_writes_none(hooks: BridgeHooks) -> None:
+    client("lambda").create_function(
+        FunctionName="quiet",
+        Runtime="python3.11",
+        Role=role_arn(),
+        Handler=f"{HANDLERS}.powertools",
+        Code={"ZipFile": _zip()},
+        Environment={"Variables": {"POWERTOOLS_METRICS_DISABLED": "true"}},
+    )
+    assert "FunctionError" not in client("lambda").invoke(FunctionName="quiet", Payload=b"{}")
+    assert _canary_metrics() == []
+
+
+def test_emf_extraction_follows_every_dimension_set_and_skips_one_the_document_lacks() -> None:
+    document = {
+        "_aws": {
+            "Timestamp": 1_700_000_000_000,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "swr",
+                    "Dimensions": [["App", "Outcome"], ["App"], ["Absent"]],
+                    "Metrics": [
+                        {"Name": "Failovers", "Unit": "Count"},
+                        {"Name": "FailoverDuration", "Unit": "Seconds"},
+                    ],
+                }
+            ],
+        },
+        "App": "demo",
+        "Outcome": "recovered",
+        "Failovers": 1.0,
+        "FailoverDuration": [120.5, 130.0],
+        "execution": "arn:aws:states:...",  # a property, not a metric
+    }
+    ((namespace, data),) = moto_bridge.emf_metric_data(document)
+    assert namespace == "swr"
+    seen = [(d["MetricName"], tuple(x["Name"] for x in d["Dimensions"]), d["Value"], d["Unit"]) for d in data]
+    assert seen == [
+        ("Failovers", ("App", "Outcome"), 1.0, "Count"),
+        ("FailoverDuration", ("App", "Outcome"), 120.5, "Seconds"),
+        ("FailoverDuration", ("App", "Outcome"), 130.0, "Seconds"),
+        ("Failovers", ("App",), 1.0, "Count"),
+        ("FailoverDuration", ("App",), 120.5, "Seconds"),
+        ("FailoverDuration", ("App",), 130.0, "Seconds"),
+    ]
+    assert {d["Timestamp"] for d in data} == {dt.datetime(2023, 11, 14, 22, 13, 20)}

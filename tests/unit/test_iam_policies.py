@@ -317,8 +317,13 @@ def test_the_walker_finds_the_templates_policies_wherever_they_are_declared():
     # 12 inline policies on roles and 4 managed policies, today.
     assert len(by_kind["identity"]) >= 16, [where(p.path) for p in by_kind["identity"]]
     assert len(by_kind["trust"]) == len(roles) >= 13
-    assert {p.path[1] for p in by_kind["resource"]} == {"TriggerDeadLetterQueuePolicy", "TrailBucketPolicy"}
-    assert [p.path[1] for p in by_kind["key"]] == ["TrailKey"]
+    assert {p.path[1] for p in by_kind["resource"]} == {
+        "TriggerDeadLetterQueuePolicy",
+        "TrailBucketPolicy",
+        "NotificationTopicPolicy",
+        "NotificationDeadLetterQueuePolicy",
+    }
+    assert sorted(p.path[1] for p in by_kind["key"]) == ["NotificationKey", "TrailKey"]
     statement_count = sum(1 for p in policies for _ in statements(p.document))
     assert statement_count > 40
     passroles = [

@@ -7,11 +7,17 @@ here: these tests stay fast and need nothing but the template.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from handlers.core import failover_metrics
+from rms_hooks import heartbeat
+from swr import onboarding
 from swr.deployer import load_template
 from swr.stack import StackOutputs
 
@@ -66,3 +72,76 @@ def test_the_template_outputs_exactly_what_swr_reads_from_a_stack():
     fields = set(StackOutputs.model_fields)
     assert fields - outputs == set(), "StackOutputs reads outputs the template does not declare"
     assert outputs - fields == set(), "the template declares outputs StackOutputs does not read"
+
+
+# --- the dashboard -----------------------------------------------------------------------------
+# What CloudFormation would make of DashboardBody for a stack of app "billing.eu", prefix "ops":
+# its ${...} references filled in, with and without the notification resources.
+STACK = {
+    "NamePrefix": "ops",
+    "AppName": "billing.eu",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "210987654321",
+    "AWS::Partition": "aws",
+    "FailoverStateMachine": "arn:aws:states:eu-west-1:210987654321:stateMachine:ops-failover",
+    "TriggerDeadLetterQueue.QueueName": "ops-trigger-dead-letters",
+    "NotificationDeadLetterQueue.QueueName": "ops-notification-dead-letters",
+}
+REFERENCE = re.compile(r"\$\{([^}!]+)\}")
+
+
+def substituted(expression: Any, values: Mapping[str, str], notifications: bool) -> str:
+    if isinstance(expression, str):
+        return expression
+    if "Fn::If" in expression:
+        condition, when_true, when_false = expression["Fn::If"]
+        assert condition == "WithNotifications"
+        return substituted(when_true if notifications else when_false, values, notifications)
+    text, variables = (expression["Fn::Sub"], {}) if isinstance(expression["Fn::Sub"], str) else expression["Fn::Sub"]
+    known = {**values, **{k: substituted(v, values, notifications) for k, v in variables.items()}}
+    return REFERENCE.sub(lambda match: known[match.group(1)], text)
+
+
+def dashboard(notifications: bool) -> dict[str, Any]:
+    body = TEMPLATE["Resources"]["FailoverDashboard"]["Properties"]["DashboardBody"]
+    return dict(json.loads(substituted(body, STACK, notifications)))
+
+
+def metrics_of(body: Mapping[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    return [
+        (metric[0], metric[1], dict(zip(metric[2::2], metric[3::2], strict=True)))
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for metric in widget["properties"]["metrics"]
+    ]
+
+
+@pytest.mark.parametrize("notifications", [False, True], ids=["without-notifications", "with-notifications"])
+def test_the_dashboard_is_json_and_names_only_metrics_swr_publishes_as_they_are_published(notifications: bool):
+    body = dashboard(notifications)
+    ours = [(name, dims) for namespace, name, dims in metrics_of(body) if namespace == STACK["NamePrefix"]]
+    published = {**failover_metrics.DIMENSIONS, onboarding.HEARTBEAT_METRIC: (heartbeat.APP_DIMENSION,)}
+    for name, dims in ours:
+        assert name in published, f"the dashboard shows {name}, which nothing publishes"
+        assert tuple(dims) == published[name], f"{name} is published with {published[name]}, shown with {dims}"
+        assert dims["App"] == STACK["AppName"]
+    assert {name for name, _ in ours} == set(published), "a published metric is missing from the dashboard"
+    shown_outcomes = {d["Outcome"] for name, d in ours if name == failover_metrics.FAILOVERS}
+    assert shown_outcomes == {failover_metrics.RECOVERED, failover_metrics.FAILED}
+    assert [d["Step"] for name, d in ours if name == failover_metrics.STEP_DURATION] == list(failover_metrics.STEPS)
+
+    others = [(namespace, name, dims) for namespace, name, dims in metrics_of(body) if namespace != "ops"]
+    states = {name for namespace, name, dims in others if namespace == "AWS/States"}
+    assert states == {"ExecutionsStarted", "ExecutionsFailed", "ExecutionsTimedOut"}
+    assert all(
+        dims == {"StateMachineArn": STACK["FailoverStateMachine"]} for ns, _, dims in others if ns == "AWS/States"
+    )
+    queues = [dims["QueueName"] for namespace, _, dims in others if namespace == "AWS/SQS"]
+    assert queues == ["ops-trigger-dead-letters", *(["ops-notification-dead-letters"] if notifications else [])]
+    (alarms,) = [w["properties"]["alarms"] for w in body["widgets"] if w["type"] == "alarm"]
+    names = [arn.split(":alarm:")[1] for arn in alarms]
+    assert names[:3] == onboarding.alarm_names("billing.eu", prefix="ops-")  # what swr register creates
+    assert names[3:] == [
+        "ops.ops.trigger-dead-letters",
+        *(["ops.ops.notification-dead-letters"] if notifications else []),
+    ]
