@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from handlers.core.record import AppRecord, AppState
+from handlers.core.record import AppRecord, Maintenance
 from swr import cli, rehearsal
 from swr.emulator import Emulator
 from swr.rehearsal import Rehearsal, Status
@@ -33,15 +33,8 @@ def change_record(emu: Emulator, **changes: Any) -> AppRecord:
 
 
 def put_in_maintenance(emu: Emulator) -> None:
-    # Maintenance mode is being reworked from a record state into a field of its own; the
-    # rehearsal asks admission, so either way of recording it must turn a drill away.
-    if "maintenance" in AppRecord.model_fields:
-        from handlers.core.record import Maintenance  # type: ignore[attr-defined,unused-ignore]
-
-        by = Maintenance(since=datetime.now(UTC), by="ops@example", reason="patching the OS")
-        change_record(emu, maintenance=by)
-    else:
-        change_record(emu, state=AppState("MAINTENANCE"))
+    since = datetime.now(UTC)
+    change_record(emu, maintenance=Maintenance(since=since, by="ops@example", reason="patching the OS"))
 
 
 def account_state(emu: Emulator) -> dict[str, Any]:
