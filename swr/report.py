@@ -764,7 +764,7 @@ def _draw(
             title += f" ({edge.title})"
         lines.append(
             f'<path class="{edge_classes}" d="{_path_data(route.points)}"'
-            f' data-from="{_attr(edge.source)}" data-to="{_attr(edge.target)}"'
+            f' data-from="{_attr(edge.source) if edge.kind != "start" else ""}" data-to="{_attr(edge.target)}"'
             f' marker-end="url(#arrow-{"taken" if taken else "plain"})"><title>{escape(title)}</title></path>'
         )
         if edge.label:
