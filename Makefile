@@ -12,6 +12,8 @@ TEMPLATE := infra/template.yaml
 CHECKOV_VERSION := 3.3.30
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.checkov-$(CHECKOV_VERSION)
+# The report's browser test opens the page it writes in headless Chromium (Debian's package).
+CHROMIUM := /usr/bin/chromium
 SCENARIO ?= rms-fault
 DEMO_ARGS ?=
 
@@ -24,7 +26,7 @@ demo: $(STAMP)
 demo-all: $(STAMP)
 	for scenario in rms-fault instance-failure az-outage; do $(BIN)/swr demo --scenario $$scenario || exit 1; done
 
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/pytest
 
 # The template checks run offline: checkov downloads no guidelines, cfn-lint ships its specs.
@@ -54,6 +56,15 @@ $(TOOLS_STAMP):
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
 	rm -f $(TOOLS_VENV)/.checkov-*
 	touch $(TOOLS_STAMP)
+
+# A fresh CI machine (Debian, as root) has no browser: install it once, the binary is the stamp;
+# with its recommended packages, which bring the fonts the page is drawn with.
+# Only `make test` needs it, not `make demo`.
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || \
+		{ echo "the report's browser test needs $(CHROMIUM): install Chromium (Debian: apt-get install chromium)" >&2; exit 1; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
