@@ -501,7 +501,8 @@ def _straighten(
 ) -> None:
     """A rail runs straight down where its layers leave room: one x for all its slots."""
     position = {n: (index, i) for index, row in enumerate(layers) for i, n in enumerate(row)}
-    for slots in rails.values():
+    # Neighbouring rails hold each other in place: a few rounds let them move together.
+    for slots in [s for _ in range(4) for s in rails.values()]:
         names = list(slots.values())
         low, high = -float("inf"), float("inf")
         for name in names:
@@ -863,7 +864,7 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px;
 dl.facts dt { color: #5b6670; } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 main { display: flex; flex-wrap: wrap; gap: 18px; padding: 18px 24px; align-items: flex-start; }
 section { background: #fff; border: 1px solid #d8dee4; border-radius: 8px; padding: 12px 14px; }
-section.graph { flex: 0 0 auto; max-width: 100%; overflow-x: auto; }
+section.graph { flex: 0 1 auto; min-width: 0; max-width: 100%; box-sizing: border-box; }
 section.timeline { flex: 1 1 480px; min-width: 0; }
 .legend { font-size: 12px; color: #5b6670; margin: 0 0 6px; }
 .legend span { margin-right: 12px; white-space: nowrap; }
