@@ -92,22 +92,25 @@ def continuation(record: AppRecord, interrupted: str) -> Continuation:
 
 
 def last_state_document(execution: str) -> tuple[FailoverPlan, Takeover, BootReport | None] | None:
-    """The latest state document of ``execution`` that names a replacement, newest first."""
+    """The latest state document of ``execution`` that names a replacement."""
     sfn = client("stepfunctions")
+    latest: tuple[int, tuple[FailoverPlan, Takeover, BootReport | None]] | None = None
     token: str | None = None
     while True:
-        request: dict[str, Any] = {"executionArn": execution, "reverseOrder": True, "maxResults": 200}
+        # Read it all rather than trust reverseOrder: a failover's history is a few hundred
+        # events, and not every endpoint honours the order.
+        request: dict[str, Any] = {"executionArn": execution, "maxResults": 1000}
         if token:
             request["nextToken"] = token
         with api_call(f"read the history of {_name(execution)}"):
             page = sfn.get_execution_history(**request)
         for event in page.get("events", []):
             found = _takeover_document(event)
-            if found is not None:
-                return found
+            if found is not None and (latest is None or int(event["id"]) > latest[0]):
+                latest = (int(event["id"]), found)
         token = page.get("nextToken")
         if not token:
-            return None
+            return latest[1] if latest else None
 
 
 def _takeover_document(event: dict[str, Any]) -> tuple[FailoverPlan, Takeover, BootReport | None] | None:

@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from swr.cli import demo, deploy, executions, onboard, report
+from swr.cli import demo, deploy, executions, onboard, operations, report
 from swr.cli.common import (
     EXIT_ENVIRONMENT,
     EXIT_FAILED,
@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
-    for module in (demo, executions, onboard, deploy, report):
+    for module in (demo, executions, onboard, deploy, report, operations):
         module.register(command)
     return parser
 

@@ -291,3 +291,44 @@ def json_object(text: Any) -> dict[str, Any]:
 
 def output_of(described: dict[str, Any]) -> dict[str, Any]:
     return json_object(described.get("output"))
+
+
+def stack_options(parser: argparse.ArgumentParser) -> None:
+    """Where a command that works through the deployed stack's outputs finds them."""
+    from swr.stack import DEFAULT_STACK_NAME
+
+    group = parser.add_argument_group("where")
+    group.add_argument("--endpoint", metavar="URL", help="AWS API endpoint, e.g. the emulator's (default: AWS)")
+    group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
+    group.add_argument(
+        "--stack-name", default=DEFAULT_STACK_NAME, help=f"the deployed swr stack to use ({DEFAULT_STACK_NAME})"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(state_machine_arn=None)  # Aws.from_args reads it; the stack names the state machine
+
+
+def stack_outputs(aws: Aws, stack_name: str) -> Any:
+    from swr.stack import StackNotReady, read_outputs
+
+    with aws_errors(aws, f"stack {stack_name}"):
+        try:
+            return read_outputs(aws.client("cloudformation"), stack_name)
+        except StackNotReady as error:
+            raise CliError(str(error), EXIT_ENVIRONMENT) from None
+
+
+@contextmanager
+def operation_errors(aws: Aws) -> Iterator[None]:
+    from handlers.core.errors import SwrError
+    from swr import onboarding
+
+    # The operator-side modules (onboarding, maintenance, status, resume) raise these.
+    with aws_errors(aws):
+        try:
+            yield
+        except (onboarding.RegistrationInvalid, onboarding.NotRegistered) as error:
+            raise CliError(str(error), EXIT_USAGE) from None
+        except onboarding.OnboardingError as error:  # refused while switching, or failed and undone
+            raise CliError(str(error), EXIT_FAILED) from None
+        except SwrError as error:  # throttled or unavailable after retries
+            raise CliError(str(error), EXIT_ENVIRONMENT) from None

@@ -5,37 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from swr.cli.common import (
-    EXIT_ENVIRONMENT,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     Aws,
     CliError,
     Command,
-    aws_errors,
+    operation_errors,
     positive_int,
     print_lines,
+    stack_options,
+    stack_outputs,
     valid_app,
 )
 
 
 def register(command: Command) -> None:
-    from swr.stack import DEFAULT_STACK_NAME
-
-    def where(parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group("where")
-        group.add_argument("--endpoint", metavar="URL", help="AWS API endpoint, e.g. the emulator's (default: AWS)")
-        group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-        group.add_argument(
-            "--stack-name", default=DEFAULT_STACK_NAME, help=f"the deployed swr stack to use ({DEFAULT_STACK_NAME})"
-        )
-        parser.add_argument("--json", action="store_true", help="print the result as JSON")
-        parser.set_defaults(state_machine_arn=None)  # Aws.from_args reads it; onboarding needs no state machine
 
     register = command("register", _register, "Protect APP: validate, tag, create its alarms and write its record.")
     register.add_argument("app", metavar="APP")
@@ -59,12 +46,12 @@ def register(command: Command) -> None:
     register.add_argument(
         "--create-ami", action="store_true", help="launch replacements from a new AMI of the instance (no reboot)"
     )
-    where(register)
+    stack_options(register)
 
     unregister = command("unregister", _unregister, "Stop protecting APP: remove its alarms, swr tags and record.")
     unregister.add_argument("app", metavar="APP")
     unregister.add_argument("--force", action="store_true", help="even while a failover of APP is running")
-    where(unregister)
+    stack_options(unregister)
 
     ami = command("ami", _ami_refresh, "Manage the AMI replacements of an application launch from.")
     actions = ami.add_subparsers(dest="ami_action", metavar="ACTION", required=True)
@@ -73,33 +60,7 @@ def register(command: Command) -> None:
     refresh.add_argument("app", metavar="APP")
     # SUPPRESS: an unset -v here must not override `swr ami -v refresh`.
     refresh.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show logs")
-    where(refresh)
-
-
-def _stack_outputs(aws: Aws, stack_name: str) -> Any:
-    from swr.stack import StackNotReady, read_outputs
-
-    with aws_errors(aws, f"stack {stack_name}"):
-        try:
-            return read_outputs(aws.client("cloudformation"), stack_name)
-        except StackNotReady as error:
-            raise CliError(str(error), EXIT_ENVIRONMENT) from None
-
-
-@contextmanager
-def _onboarding_errors(aws: Aws) -> Iterator[None]:
-    from handlers.core.errors import SwrError
-    from swr import onboarding
-
-    with aws_errors(aws):
-        try:
-            yield
-        except (onboarding.RegistrationInvalid, onboarding.NotRegistered) as error:
-            raise CliError(str(error), EXIT_USAGE) from None
-        except onboarding.OnboardingError as error:  # refused while switching, or failed and undone
-            raise CliError(str(error), EXIT_FAILED) from None
-        except SwrError as error:  # throttled or unavailable after retries
-            raise CliError(str(error), EXIT_ENVIRONMENT) from None
+    stack_options(refresh)
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -124,8 +85,8 @@ def _register(args: argparse.Namespace) -> int:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise CliError(f"invalid registration: {problems}", EXIT_USAGE) from None
     aws = Aws.from_args(args)
-    stack = _stack_outputs(aws, args.stack_name)
-    with _onboarding_errors(aws):
+    stack = stack_outputs(aws, args.stack_name)
+    with operation_errors(aws):
         result = onboarding.register(aws.client, stack, registration)
     if args.json:
         print(json.dumps({"actions": result.actions, "record": result.record.model_dump(mode="json")}, indent=2))
@@ -139,8 +100,8 @@ def _unregister(args: argparse.Namespace) -> int:
 
     app = valid_app(args.app)
     aws = Aws.from_args(args)
-    stack = _stack_outputs(aws, args.stack_name)
-    with _onboarding_errors(aws):
+    stack = stack_outputs(aws, args.stack_name)
+    with operation_errors(aws):
         result = onboarding.unregister(aws.client, stack, app, force=args.force)
     if args.json:
         print(json.dumps({"actions": result.actions, "leftovers": result.leftovers}, indent=2))
@@ -156,8 +117,8 @@ def _ami_refresh(args: argparse.Namespace) -> int:
 
     app = valid_app(args.app)
     aws = Aws.from_args(args)
-    stack = _stack_outputs(aws, args.stack_name)
-    with _onboarding_errors(aws):
+    stack = stack_outputs(aws, args.stack_name)
+    with operation_errors(aws):
         result = onboarding.refresh_ami(aws.client, stack, app)
     if args.json:
         print(

@@ -81,6 +81,8 @@ def test_a_drill_uses_the_execution_name_as_its_identity():
         ("not an object", "must be a JSON object"),
         ({"hello": "world"}, "neither an EventBridge event"),
         ({"kind": "drill"}, "drill request is malformed: app"),
+        ({"kind": "resume", "app": "demo"}, "resume request is malformed: interrupted"),
+        ({"kind": "resume", "app": "demo", "interrupted": "yesterday's"}, "resume request is malformed: interrupted"),
         ({"id": "e", "source": "aws.s3", "detail-type": "Object Created", "detail": {}}, "not a trigger swr handles"),
         (
             {"id": "e", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "detail": {}},
@@ -91,3 +93,12 @@ def test_a_drill_uses_the_execution_name_as_its_identity():
 def test_malformed_input_gets_a_clear_cause(raw, expected):
     with pytest.raises(MalformedTrigger, match=expected):
         parse_trigger(raw, "exec-1")
+
+
+def test_a_resume_names_the_stopped_execution_and_overrides_maintenance():
+    stopped = "arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:drill-demo-1"
+    trigger = parse_trigger({"kind": "resume", "app": "demo", "interrupted": stopped, "requested_by": "bob"}, "r-1")
+    assert trigger.kind is TriggerKind.RESUME and trigger.interrupted == stopped and trigger.id == "r-1"
+    assert trigger.overrides_maintenance and trigger.summary == "resume by bob of drill-demo-1"
+    drill = parse_trigger({"kind": "drill", "app": "demo"}, "d-1")
+    assert not drill.overrides_maintenance

@@ -1,0 +1,111 @@
+"""Status of every protected application: one swr stack protects one application, so the
+applications are found through the stacks whose outputs say so, and each one's record,
+instance and alarms are read from there. Read-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ValidationError
+
+from handlers.core.record import AppRecord, FailoverSummary, Lease, Maintenance
+from handlers.core.record_store import RecordStore
+from swr.onboarding import Client
+from swr.stack import USABLE_STATUSES, StackOutputs
+
+
+class LeaseStatus(BaseModel):
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime
+    holder_status: str  # RUNNING, or how the holder ended: a stopped failover to resume
+
+
+class AppStatus(BaseModel):
+    app: str
+    stack: str
+    registered: bool
+    state: str | None = None
+    maintenance: Maintenance | None = None
+    instance_id: str | None = None
+    az: str | None = None
+    instance_state: str | None = None
+    generation: int | None = None
+    lease: LeaseStatus | None = None
+    failure_cause: str | None = None
+    failovers: int = 0
+    last_failover: FailoverSummary | None = None
+    last_failover_seconds: float | None = None
+    alarms: dict[str, str] = {}
+
+
+def discover_stacks(cloudformation: Any) -> list[tuple[str, StackOutputs]]:
+    """Every deployed swr stack in the region, by name."""
+    found: list[tuple[str, StackOutputs]] = []
+    for page in cloudformation.get_paginator("describe_stacks").paginate():
+        for stack in page.get("Stacks", []):
+            if stack.get("StackStatus") not in USABLE_STATUSES:
+                continue
+            outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            try:
+                found.append((str(stack["StackName"]), StackOutputs.model_validate(outputs)))
+            except ValidationError:
+                continue  # not an swr stack
+    return sorted(found, key=lambda pair: pair[1].AppName)
+
+
+def status_of(client: Client, stack_name: str, stack: StackOutputs) -> AppStatus:
+    record = RecordStore(stack.RecordTableName, client("dynamodb")).get(stack.AppName)
+    if record is None:
+        return AppStatus(app=stack.AppName, stack=stack_name, registered=False)
+    last = record.history[-1] if record.history else None
+    return AppStatus(
+        app=record.app,
+        stack=stack_name,
+        registered=True,
+        state=record.state.value,
+        maintenance=record.maintenance,
+        instance_id=record.current_instance_id,
+        az=record.current_az,
+        instance_state=_instance_state(client, record.current_instance_id),
+        generation=record.generation,
+        lease=_lease(client, record.lease) if record.lease else None,
+        failure_cause=record.failure_cause,
+        failovers=len(record.history),
+        last_failover=last,
+        last_failover_seconds=last.duration_seconds if last else None,
+        alarms=_alarms(client, record),
+    )
+
+
+def _instance_state(client: Client, instance_id: str) -> str:
+    try:
+        reservations = client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "InvalidInstanceID.NotFound":
+            return "gone"
+        raise
+    instances = [i for r in reservations for i in r.get("Instances", [])]
+    return str(instances[0]["State"]["Name"]) if instances else "gone"
+
+
+def _lease(client: Client, lease: Lease) -> LeaseStatus:
+    try:
+        status = str(client("stepfunctions").describe_execution(executionArn=lease.holder)["status"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+            raise
+        status = "GONE"
+    return LeaseStatus(
+        holder=lease.holder, acquired_at=lease.acquired_at, expires_at=lease.expires_at, holder_status=status
+    )
+
+
+def _alarms(client: Client, record: AppRecord) -> dict[str, str]:
+    if not record.alarm_names:
+        return {}
+    alarms = client("cloudwatch").describe_alarms(AlarmNames=record.alarm_names).get("MetricAlarms", [])
+    states = {str(a["AlarmName"]): str(a["StateValue"]) for a in alarms}
+    return {name: states.get(name, "MISSING") for name in record.alarm_names}
