@@ -383,6 +383,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_emf_metrics(p)
     _patch_cloudformation_role_policies(p)
     _patch_iam_simulate_principal_policy(p)
+    _patch_stop_execution(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -2497,3 +2498,36 @@ def _patch_emf_metrics(p: _Patches) -> None:
         self.clear_metrics()  # a disabled flush keeps them; they are in CloudWatch now
 
     p.set(AmazonCloudWatchEMFProvider, "flush_metrics", flush_metrics)
+
+
+# --------------------------------------------------------------------------------------------------
+# 25. StopExecution stops a task that waits
+# --------------------------------------------------------------------------------------------------
+# moto marks the program stopped but leaves a waitForTaskToken task waiting for its token (or
+# its timeout), so the execution stays RUNNING until then, and the task's timeout then turns
+# the stopped program into a failed one (FAILED, States.Timeout). On AWS a stopped execution
+# is ABORTED at once and none of its tasks goes on: wake the waits, and keep a stopped program
+# stopped whatever its interrupted task reports afterwards.
+
+
+def _patch_stop_execution(p: _Patches) -> None:
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original_stop = _require(Execution, "stop")
+    original_set_error = _require(Environment, "set_error")
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        original_stop(self, stop_date, error, cause)
+        pool = getattr(getattr(self.exec_worker, "env", None), "callback_pool_manager", None)
+        for endpoint in list(getattr(pool, "_pool", {}).values()):
+            endpoint.interrupt_all()
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self.program_state(), ProgramStopped):
+            return
+        original_set_error(self, error)
+
+    p.set(Execution, "stop", stop)
+    p.set(Environment, "set_error", set_error)
