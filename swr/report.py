@@ -902,7 +902,7 @@ table.steps { border-collapse: collapse; width: 100%; }
 table.steps th { text-align: left; font-size: 12px; color: #5b6670; border-bottom: 1px solid #d8dee4;
   padding: 4px 6px; }
 table.steps td { padding: 3px 6px; border-bottom: 1px solid #eef1f4; vertical-align: top; }
-td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.num { width: 1%; text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.name { white-space: nowrap; font-weight: bold; }
 td.name .d1 { padding-left: 14px; } td.name .d2 { padding-left: 28px; } td.name .d3 { padding-left: 42px; }
 td.name small { font-weight: normal; color: #7a8591; margin-left: 4px; }
