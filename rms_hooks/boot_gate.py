@@ -308,7 +308,7 @@ def decide(record: RecordView | None, me: Identity) -> Decision:
     permit = record.permit
     where = f"record state {record.state or '?'} generation {record.generation}"
     if (
-        record.state in ("NORMAL", "MAINTENANCE")
+        record.state == "NORMAL"  # maintenance is a separate flag: the state stays NORMAL
         and record.current_instance_id == me.instance_id
         and record.generation == me.generation
     ):
