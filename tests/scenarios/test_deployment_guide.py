@@ -51,7 +51,7 @@ def test_the_workflow_calls_the_stack_functions_with_the_stack_settings(emulator
 
 def test_every_trigger_rule_retries_and_keeps_what_it_cannot_deliver(emulator: Emulator):
     events = emulator.boto3_client("events")
-    rules = [r["Name"] for r in events.list_rules(NamePrefix="swr-")["Rules"]]
+    rules = [r["Name"] for r in events.list_rules(NamePrefix="swr-")["Rules"] if "-notify-" not in r["Name"]]
     assert sorted(rules) == ["swr-alarm-state-change", "swr-ec2-state-change", "swr-rms-fault"]
     for rule in rules:
         (target,) = events.list_targets_by_rule(Rule=rule)["Targets"]
