@@ -79,7 +79,7 @@ def recovered_documents(outcome: FailoverOutcome, finished: datetime) -> list[Me
     documents = [
         MetricDocument(
             dimensions={"App": outcome.app, "Outcome": RECOVERED},
-            values={FAILOVERS: 1, FAILOVER_DURATION: outcome.duration_seconds},
+            values={FAILOVERS: 1, FAILOVER_DURATION: round(outcome.duration_seconds, 1)},
             properties=context,
             timestamp=finished,
         )

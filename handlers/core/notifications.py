@@ -16,6 +16,8 @@ FAILED = "Failover Failed"
 
 def publish(detail_type: str, detail: dict[str, Any]) -> None:
     settings = get_settings()
+    # Seconds to a tenth, as the step timings are: the notification rules print them as they come.
+    detail = {key: round(value, 1) if isinstance(value, float) else value for key, value in detail.items()}
     with api_call(f"publish {detail_type!r}"):
         response = client("events").put_events(
             Entries=[

@@ -65,7 +65,8 @@ def test_a_recovered_failover_tells_the_on_call_topic_it_started_and_succeeded(e
     assert started.startswith("swr: failover of demo STARTED\n")
     assert f"Old instance: {old['instance_id']} in {old['az']}, being fenced" in started
     assert f"Why: {emulator.store.require('demo').history[-1].trigger}\n" in started
-    assert succeeded.startswith("swr: failover of demo SUCCEEDED in ")
+    duration = round(emulator.store.require("demo").history[-1].duration_seconds, 1)
+    assert succeeded.startswith(f"swr: failover of demo SUCCEEDED in {duration} s\n")
     assert f"New instance: {new['instance_id']} in {new['az']}" in succeeded
     assert f"Old instance: {old['instance_id']} in {old['az']}, fenced" in succeeded
     for text in (started, succeeded):
@@ -105,7 +106,7 @@ def test_a_recovered_failover_is_counted_and_timed_step_by_step_in_cloudwatch(em
 
     assert datapoints(emulator, "Failovers", {"App": "demo", "Outcome": "recovered"}) == [1.0]
     (duration,) = datapoints(emulator, "FailoverDuration", {"App": "demo", "Outcome": "recovered"}, "Maximum")
-    assert duration == summary.duration_seconds  # the very figure the record keeps
+    assert duration == round(summary.duration_seconds, 1)  # the figure the record keeps, to a tenth
     steps = {
         step: datapoints(emulator, "StepDuration", {"App": "demo", "Step": step}, "Maximum")
         for step in failover_metrics.STEPS
