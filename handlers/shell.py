@@ -7,6 +7,7 @@ model is returned as JSON. Errors keep their class names: the ASL matches them b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -22,7 +23,8 @@ from handlers.core.settings import get_settings
 
 logger = Logger(service="swr")
 tracer = Tracer(service="swr")
-metrics = Metrics(namespace="swr", service="swr")
+# The stack sets POWERTOOLS_METRICS_NAMESPACE to its NamePrefix; "swr" is that parameter's default.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "swr", service="swr")
 
 Request = TypeVar("Request", bound=BaseModel)
 Handler = Callable[[dict[str, Any], LambdaContext], Any]

@@ -122,12 +122,12 @@ def refusal_of(trigger: Trigger, record: AppRecord, execution: str) -> tuple[Dec
         m = record.maintenance
         return Decision.IGNORE, (
             f"application {record.app!r} is in maintenance mode: automatic failover suspended"
-            f" (since {m.since.isoformat(timespec='seconds')} by {m.by}: {m.reason})"
+            f" (since {m.since.isoformat(timespec='seconds').replace('+00:00', 'Z')} by {m.by}: {m.reason})"
         )
     if record.state is AppState.FAILED and trigger.kind is not TriggerKind.DRILL:
         return Decision.IGNORE, (
             f"application {record.app!r} is FAILED ({record.failure_cause}); operator action required"
-            " (swr drill after fixing the cause)"
+            " (swr resume after fixing the cause)"
         )
     if trigger.instance_id is not None and trigger.instance_id != record.current_instance_id:
         return Decision.IGNORE, (

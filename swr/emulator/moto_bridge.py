@@ -384,6 +384,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_cloudformation_role_policies(p)
     _patch_iam_simulate_principal_policy(p)
     _patch_stop_execution(p)
+    _patch_redrive_unsupported(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -2531,3 +2532,24 @@ def _patch_stop_execution(p: _Patches) -> None:
 
     p.set(Execution, "stop", stop)
     p.set(Environment, "set_error", set_error)
+
+
+# --------------------------------------------------------------------------------------------------
+# 26. RedriveExecution says it is not supported
+# --------------------------------------------------------------------------------------------------
+# moto has no RedriveExecution: in-process it raises NotImplementedError, served it answers an
+# HTML "500 Internal Server Error" page. An endpoint without an operation answers with an
+# error a client can read, as AWS does (UnknownOperationException); swr resume then says why it
+# continues with a new execution instead.
+
+
+def _patch_redrive_unsupported(p: _Patches) -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def redrive_execution(self: Any) -> Any:
+        raise JsonRESTError(
+            "UnknownOperationException", "RedriveExecution is not supported by this endpoint (the swr emulator)"
+        )
+
+    p.set(StepFunctionResponse, "redrive_execution", redrive_execution)

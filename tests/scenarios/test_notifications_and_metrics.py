@@ -88,7 +88,7 @@ def test_a_failed_failover_tells_the_on_call_topic_the_error_and_the_cause(emula
     assert failed.startswith("swr: failover of demo FAILED\n")
     assert "Error: AlternateZonesExhausted\n" in failed
     assert "no AZ is left to try" in failed.split("Cause: ", 1)[1].splitlines()[0]
-    assert "run swr drill demo" in failed
+    assert "run swr resume demo" in failed
     assert f"Execution: {described['executionArn']}\n" in failed
 
     # One failed failover counted, with how long it took to give up.

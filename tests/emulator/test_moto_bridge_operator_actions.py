@@ -1,9 +1,14 @@
-"""Canary for bridge patch 25: StopExecution aborts an execution whose task waits for its
-token at once, as on AWS (moto left it RUNNING until the task's timeout, then FAILED)."""
+"""Canaries for the operator's Step Functions actions: bridge patch 25 (StopExecution aborts an
+execution whose task waits for its token at once, as on AWS; moto left it RUNNING until the
+task's timeout, then FAILED) and 26 (RedriveExecution, which moto lacks, answers with an error
+a client can read instead of a 500 page)."""
 
 from __future__ import annotations
 
 import time
+
+import pytest
+from botocore.exceptions import ClientError
 
 from swr.emulator.moto_bridge import BridgeHooks
 from tests.emulator import sample_handlers
@@ -40,3 +45,12 @@ def test_stopping_an_execution_that_waits_for_its_token_aborts_it_at_once(hooks:
     assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
     types = [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
     assert types[-1] == "ExecutionAborted" and "PassStateEntered" not in types
+
+
+def test_redrive_is_refused_as_an_unknown_operation(hooks: BridgeHooks) -> None:
+    sm = make_state_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    execution = sm.replace(":stateMachine:", ":execution:") + ":gone"
+    with pytest.raises(ClientError) as refused:
+        client("stepfunctions").redrive_execution(executionArn=execution)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "UnknownOperationException" and "not supported" in error["Message"]
