@@ -19,37 +19,19 @@ CONFLICT_RETRIES = 5
 
 def take(record: AppRecord, execution: str) -> AppRecord:
     """The record as it is once ``execution`` holds the lease for a new generation."""
-    now = clock.now()
-    return record.model_copy(
-        update={
-            "state": AppState.SWITCHING,
-            "lease": Lease(
-                holder=execution,
-                acquired_at=now,
-                expires_at=now + timedelta(seconds=record.lease_seconds),
-            ),
-            "generation": record.generation + 1,
-            "fence": None,
-            "failure_cause": None,
-        }
-    )
+    return _held_by(record, execution, generation=record.generation + 1, fence=None)
 
 
 def take_over(record: AppRecord, execution: str) -> AppRecord:
     """The record once ``execution`` continues a stopped execution's failover: same
     generation, fence and permit (they describe work that still stands), new holder."""
+    return _held_by(record, execution)
+
+
+def _held_by(record: AppRecord, execution: str, **changes: object) -> AppRecord:
     now = clock.now()
-    return record.model_copy(
-        update={
-            "state": AppState.SWITCHING,
-            "lease": Lease(
-                holder=execution,
-                acquired_at=now,
-                expires_at=now + timedelta(seconds=record.lease_seconds),
-            ),
-            "failure_cause": None,
-        }
-    )
+    lease = Lease(holder=execution, acquired_at=now, expires_at=now + timedelta(seconds=record.lease_seconds))
+    return record.model_copy(update={"state": AppState.SWITCHING, "lease": lease, "failure_cause": None, **changes})
 
 
 def is_live(record: AppRecord) -> bool:
