@@ -73,8 +73,9 @@ def _done(record: AppRecord) -> str:
     m = record.maintenance
     if m is None:
         return f"{record.app}: maintenance OFF: automatic failover resumed"
+    since = m.since.isoformat(timespec="seconds").replace("+00:00", "Z")
     return (
-        f"{record.app}: maintenance ON since {m.since.isoformat(timespec='seconds').replace('+00:00', 'Z')} by {m.by}: {m.reason}."
+        f"{record.app}: maintenance ON since {since} by {m.by}: {m.reason}."
         " Triggers are admitted and ignored with this reason;"
         f" `swr drill {record.app} --force` still fails over"
     )
