@@ -27,6 +27,7 @@ from html import escape
 from typing import Any
 
 from swr.timeline import Step, StepStatus, Timeline, ToSimulated, build_timeline, readable_cause
+from swr.trigger_input import app_of, kind_of
 
 CONTAINERS = frozenset({"Parallel", "Map"})
 
@@ -969,7 +970,7 @@ def _header(timeline: Timeline, described: Mapping[str, Any]) -> str:
     trigger = timeline.input if isinstance(timeline.input, dict) else {}
     output = timeline.output if isinstance(timeline.output, dict) else {}
     admitted = _admit_output(timeline)
-    app = _trigger_app(trigger) or output.get("app") or admitted.get("app")
+    app = app_of(trigger) or output.get("app") or admitted.get("app")
     facts: list[tuple[str, str]] = [
         ("outcome", outcome_text(timeline)),
         ("trigger", _trigger_text(trigger, admitted)),
@@ -1022,31 +1023,11 @@ def _admit_output(timeline: Timeline) -> dict[str, Any]:
     return {"app": output.get("app"), "trigger": trigger if isinstance(trigger, dict) else {}}
 
 
-def _trigger_app(trigger: Mapping[str, Any]) -> str | None:
-    if trigger.get("kind") == "drill":
-        return str(trigger.get("app"))
-    detail = trigger.get("detail")
-    if isinstance(detail, Mapping) and detail.get("app"):
-        return str(detail["app"])
-    if isinstance(detail, Mapping):
-        for metric in (detail.get("configuration") or {}).get("metrics") or []:
-            dimensions = ((metric or {}).get("metricStat") or {}).get("metric", {}).get("dimensions") or {}
-            if dimensions.get("App"):
-                return str(dimensions["App"])
-    return None
-
-
 def _trigger_text(trigger: Mapping[str, Any], admitted: Mapping[str, Any]) -> str:
-    if trigger.get("kind") == "drill":
-        kind = "drill"
+    kind = kind_of(trigger, unknown="unrecognised input")
+    if kind == "drill":
         detail = f"by {trigger.get('requested_by') or 'an operator'}: {trigger.get('reason') or 'no reason given'}"
     else:
-        detail_type = str(trigger.get("detail-type", ""))
-        kind = {
-            "RMS Fault": "rms-fault",
-            "CloudWatch Alarm State Change": "alarm",
-            "EC2 Instance State-change Notification": "ec2-state",
-        }.get(detail_type, detail_type or "unrecognised input")
         detail = str(admitted.get("trigger", {}).get("summary") or trigger.get("source") or "")
     return f"{kind}" + (f" ({detail})" if detail else "")
 

@@ -29,7 +29,6 @@ from swr.cli.common import (
     print_lines,
     shorten,
 )
-from swr.cli.executions import trigger_kind
 from swr.timeline import (
     Timeline,
     ToSimulated,
@@ -38,6 +37,7 @@ from swr.timeline import (
     indented,
     readable_cause,
 )
+from swr.trigger_input import kind_of
 
 SCENARIOS = ("rms-fault", "instance-failure", "az-outage")
 
@@ -105,7 +105,7 @@ class _Progress:
         label, lines = self.labels[arn], []
         # Describe before reading the history: when it says finished, the history is complete.
         described = dict(self.sfn.describe_execution(executionArn=arn))
-        trigger = trigger_kind(json_object(described.get("input")))
+        trigger = kind_of(json_object(described.get("input")))
         if arn not in self.announced:
             self.announced.add(arn)
             lines.append((self.to_simulated(described["startDate"]), f"{label} started by {trigger} event"))

@@ -41,6 +41,7 @@ from swr.timeline import (
     fetch_history,
     indented,
 )
+from swr.trigger_input import app_of, kind_of
 
 
 def _drill(args: argparse.Namespace) -> int:
@@ -183,7 +184,7 @@ def _concerns(sfn: Any, described: dict[str, Any], app: str) -> bool:
     """Whether the execution is about APP: by its input (a drill, an RMS fault event, a
     heartbeat alarm's App dimension), by what Admit decided, or by its output."""
     trigger = json_object(described.get("input"))
-    if trigger_app(trigger) == app or output_of(described).get("app") == app:
+    if app_of(trigger) == app or output_of(described).get("app") == app:
         return True
     if described["status"] == "SUCCEEDED":
         return False  # a finished execution's output names its app when Admit knew it
@@ -196,32 +197,6 @@ def _concerns(sfn: Any, described: dict[str, Any], app: str) -> bool:
     return False
 
 
-def trigger_app(trigger: dict[str, Any]) -> str | None:
-    if trigger.get("kind") == "drill":
-        return str(trigger.get("app"))
-    detail = trigger.get("detail")
-    if not isinstance(detail, dict):
-        return None
-    if detail.get("app"):
-        return str(detail["app"])
-    for metric in (detail.get("configuration") or {}).get("metrics") or []:
-        dimensions = ((metric or {}).get("metricStat") or {}).get("metric", {}).get("dimensions") or {}
-        if dimensions.get("App"):
-            return str(dimensions["App"])
-    return None
-
-
-def trigger_kind(trigger: dict[str, Any]) -> str:
-    if trigger.get("kind") == "drill":
-        return "drill"
-    detail_type = str(trigger.get("detail-type", ""))
-    return {
-        "RMS Fault": "rms-fault",
-        "CloudWatch Alarm State Change": "alarm",
-        "EC2 Instance State-change Notification": "ec2-state",
-    }.get(detail_type, detail_type or "?")
-
-
 def _row(described: dict[str, Any], warp: float = 1.0) -> dict[str, Any]:
     started: datetime = described["startDate"]
     stopped: datetime | None = described.get("stopDate")
@@ -232,7 +207,7 @@ def _row(described: dict[str, Any], warp: float = 1.0) -> dict[str, Any]:
         "status": described["status"],
         "started_at": started.astimezone(UTC).isoformat(timespec="seconds"),
         "duration_seconds": round((end - started).total_seconds() * warp, 1),
-        "trigger": trigger_kind(json_object(described.get("input"))),
+        "trigger": kind_of(json_object(described.get("input"))),
         "result": summary(described),
     }
 
@@ -316,7 +291,7 @@ def _show_lines(timeline: Timeline) -> list[str]:
     started = timeline.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")
     lines = [f"{timeline.execution_arn}", f"started {started}"]
     trigger = timeline.input if isinstance(timeline.input, dict) else {}
-    lines.append(f"trigger: {trigger_kind(trigger)}" + (f" for {trigger_app(trigger)}" if trigger_app(trigger) else ""))
+    lines.append(f"trigger: {kind_of(trigger)}" + (f" for {app_of(trigger)}" if app_of(trigger) else ""))
     lines += timeline.render()
     output = timeline.output if isinstance(timeline.output, dict) else {}
     if output.get("decision"):

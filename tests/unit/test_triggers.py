@@ -102,3 +102,18 @@ def test_a_resume_names_the_stopped_execution_and_overrides_maintenance():
     assert trigger.overrides_maintenance and trigger.summary == "resume by bob of drill-demo-1"
     drill = parse_trigger({"kind": "drill", "app": "demo"}, "d-1")
     assert not drill.overrides_maintenance
+
+
+def test_listings_read_the_trigger_of_any_input_leniently():
+    from swr.trigger_input import app_of, kind_of
+
+    resume = {"kind": "resume", "app": "demo", "interrupted": "arn:..."}
+    fault = {"detail-type": "RMS Fault", "source": "swr.rms", "detail": {"app": "demo", "instance_id": "i-1"}}
+    heartbeat = {
+        "detail-type": "CloudWatch Alarm State Change",
+        "detail": {"configuration": {"metrics": [{"metricStat": {"metric": {"dimensions": {"App": "demo"}}}}]}},
+    }
+    ec2 = {"detail-type": "EC2 Instance State-change Notification", "detail": {"instance-id": "i-1"}}
+    inputs = (resume, fault, heartbeat, ec2, {})
+    assert [kind_of(t) for t in inputs] == ["resume", "rms-fault", "alarm", "ec2-state", "?"]
+    assert [app_of(t) for t in inputs] == ["demo", "demo", "demo", None, None]
