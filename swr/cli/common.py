@@ -293,16 +293,20 @@ def output_of(described: dict[str, Any]) -> dict[str, Any]:
     return json_object(described.get("output"))
 
 
-def stack_options(parser: argparse.ArgumentParser) -> None:
-    """Where a command that works through the deployed stack's outputs finds them."""
+def stack_options(parser: argparse.ArgumentParser, *, every_stack: bool = False) -> None:
+    """Where a command that works through the deployed stack's outputs finds them; with
+    ``every_stack`` it reads every swr stack of the region unless one is named."""
     from swr.stack import DEFAULT_STACK_NAME
 
     group = parser.add_argument_group("where")
     group.add_argument("--endpoint", metavar="URL", help="AWS API endpoint, e.g. the emulator's (default: AWS)")
     group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-    group.add_argument(
-        "--stack-name", default=DEFAULT_STACK_NAME, help=f"the deployed swr stack to use ({DEFAULT_STACK_NAME})"
-    )
+    if every_stack:
+        group.add_argument("--stack-name", default=None, help="only this swr stack (default: every swr stack)")
+    else:
+        group.add_argument(
+            "--stack-name", default=DEFAULT_STACK_NAME, help=f"the deployed swr stack to use ({DEFAULT_STACK_NAME})"
+        )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(state_machine_arn=None)  # Aws.from_args reads it; the stack names the state machine
 

@@ -30,8 +30,7 @@ from swr.cli.executions import summary, timeline_of, wait_for_execution
 def register(command: Command) -> None:
     status = command("status", _status, "Show every protected application: state, instance, lease, last failover.")
     status.add_argument("apps", nargs="*", metavar="APP", help="only these applications (default: all)")
-    stack_options(status)
-    status.set_defaults(stack_name=None)  # default: every swr stack in the region
+    stack_options(status, every_stack=True)
 
     maintenance = command(
         "maintenance", _maintenance, "Suspend (on) or resume (off) automatic failover of APP while people work on it."
