@@ -74,7 +74,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from rms_hooks.config import APP_NAME, DEFAULT_CONFIG_PATH, ConfigError, command, read_config
+from rms_hooks.config import APP_NAME, DEFAULT_CONFIG_PATH, ConfigError, command, configure_logging, read_config
 from rms_hooks.host import APP_TAG, Host, Identity, IdentityError, LinuxHost
 from rms_hooks.imds import ImdsError
 
@@ -622,18 +622,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(level: str = "INFO") -> None:
-    # stdout, which systemd sends to the journal. Replace our handler on each call so a
-    # second main() (tests) writes to the current stdout.
-    for handler in [h for h in log.handlers if getattr(h, "_swr_boot_gate", False)]:
-        log.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    handler._swr_boot_gate = True  # type: ignore[attr-defined]
-    log.addHandler(handler)
-    log.setLevel(level.upper())
-
-
 def _clients(region: str) -> tuple[Any, Any]:
     import boto3
     from botocore.config import Config
@@ -650,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
         return exit_.code if isinstance(exit_.code, int) else GateOutcome.BAD_CONFIG.exit_code
-    _configure_logging()
+    configure_logging(logger=log.name, stream=sys.stdout)  # stdout: systemd sends it to the journal
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -659,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dumps(str(error), ensure_ascii=False),
         )
         return GateOutcome.BAD_CONFIG.exit_code
-    _configure_logging(config.log_level)
+    configure_logging(config.log_level, logger=log.name, stream=sys.stdout)
     if args.once:
         config = dataclasses.replace(config, permit_timeout_seconds=0.0)
     host = LinuxHost(workload_command=config.workload_command, self_fence_command=config.self_fence_command)

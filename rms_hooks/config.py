@@ -34,7 +34,7 @@ import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -224,15 +224,16 @@ def load_hooks_config(
         raise ConfigError(f"invalid configuration in {source}: {error}") from error
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """The notifier's and heartbeat's log lines (loggers ``swr-hooks.*``), one a line on stderr:
-    RMS keeps a script's output in its log, systemd sends it to the journal. Replaces its own
-    handler on each call so a second ``main()`` in one process (tests) writes to the current stderr."""
-    root = logging.getLogger("swr-hooks")
-    for handler in [h for h in root.handlers if getattr(h, "_swr_hooks", False)]:
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str = "INFO", logger: str = "swr-hooks", stream: TextIO | None = None) -> None:
+    """A hook's log lines, one a line: the notifier's and heartbeat's (loggers ``swr-hooks.*``)
+    on stderr, which RMS keeps in its log and systemd sends to the journal; the boot gate
+    passes its own logger and stdout. Replaces its own handler on each call so a second
+    ``main()`` in one process (tests) writes to the current stream."""
+    target = logging.getLogger(logger)
+    for handler in [h for h in target.handlers if getattr(h, "_swr_hooks", False)]:
+        target.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     handler._swr_hooks = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level.upper())
+    target.addHandler(handler)
+    target.setLevel(level.upper())
