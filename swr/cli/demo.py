@@ -359,7 +359,8 @@ def stack_line(emu: Any) -> str:
 
 def _server_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
     region, machine, table, app = emu.region, emu.state_machine_arn, emu.table_name, emu.app
-    where = f"--endpoint {endpoint} --region {region} --warp {warp:g}"
+    plain = f"--endpoint {endpoint} --region {region}"
+    where = f"{plain} --warp {warp:g}"  # for the commands that show times
     return [
         f"swr emulator: serving on {endpoint} (loopback only)",
         f"  region          {region}",
@@ -370,9 +371,14 @@ def _server_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
         f"  time warp       x{warp:g} (simulated seconds per wall second)",
         "",
         "swr against it:",
+        f"  swr status {plain}",
+        f"  swr drill {app} --dry-run {plain}",
         f"  swr drill {app} {where} --wait",
         f"  swr executions {app} {where}",
         f"  swr show EXECUTION_ARN {where}",
+        f"  swr report EXECUTION_ARN --html failover.html {where}",
+        f"  swr maintenance {app} on|off {plain}",
+        f"  swr resume {app} {where} --wait",
         "",
         "AWS CLI (any credentials will do):",
         f"  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={region}",
