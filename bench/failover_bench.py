@@ -14,7 +14,8 @@ import logging
 import statistics
 import time
 
-from swr.emulator import SCENARIOS, Emulator
+from swr.emulator import Emulator
+from swr.emulator.scenarios import FAILURES
 
 
 def one_failover(scenario: str, warp: float) -> dict[str, float | str]:
@@ -75,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.ERROR)
     print(f"warp {args.warp:g}x, {args.runs} run(s) per scenario (median, min-max)")
-    for scenario in SCENARIOS:
+    for scenario in FAILURES:
         runs = [one_failover(scenario, args.warp) for _ in range(args.runs)]
         recovered = sum(1 for r in runs if r["outcome"] == "recovered")
 

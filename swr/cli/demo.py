@@ -39,7 +39,8 @@ from swr.timeline import (
 )
 from swr.trigger_input import kind_of
 
-SCENARIOS = ("rms-fault", "instance-failure", "az-outage")
+# The scenario names, read without loading the emulator (moto).
+SCENARIOS = importlib.import_module("swr.emulator.scenarios").NAMES
 
 
 def _load_emulator() -> Any:
@@ -161,7 +162,8 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with _stdout_kept_for_us(args.verbose) as stdout:
         report, timeline = _run_demo(args, emulator_class, None if args.json else stdout)
-    report["outcome"] = "recovered" if _recovered(report) else "failed"
+    if report["outcome"] == "recovered" and not _recovered(report):
+        report["outcome"] = "failed"
     report["scenario"] = args.scenario
     report["api_fault_rate"] = args.api_fault_rate
     report["warp"] = args.warp
@@ -186,7 +188,7 @@ def _run_demo(
         if out is not None:
             print(text, file=out, flush=True)
 
-    with emulator_class(warp=args.warp) as emu:
+    with emulator_class.for_scenario(args.scenario, warp=args.warp) as emu:
         old_id, old_az = _current_instance(emu)
         say(f"swr demo: scenario {args.scenario}, time warp x{args.warp:g} (times below are simulated seconds)")
         if getattr(emu, "deployment", None) is not None:
@@ -266,8 +268,12 @@ def _recovered(report: dict[str, Any]) -> bool:
 def _outcome_lines(report: dict[str, Any]) -> list[str]:
     old, new = report.get("old") or {}, report.get("new") or {}
     recovered = report["outcome"] == "recovered"
-    lines = [f"outcome: {'RECOVERED' if recovered else 'NOT RECOVERED'}"]
-    lines.append(f"  old instance   {old.get('instance_id', '?')} in {old.get('az', '?')}")
+    headline = {"recovered": "RECOVERED", "failed-closed": "FAILED CLOSED (nothing unsafe left behind)"}
+    lines = [f"outcome: {headline.get(report['outcome'], 'NOT RECOVERED')}"]
+    state = f", now {old['state']}" if old.get("state") else ""
+    lines.append(f"  old instance   {old.get('instance_id', '?')} in {old.get('az', '?')}{state}")
+    for connection in old.get("connections") or []:
+        lines.append(f"                 {connection}")
     if new:
         lines.append(f"  new instance   {new.get('instance_id')} in {new.get('az')}")
     else:
@@ -398,7 +404,13 @@ def _server_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
 
 def register(command: Command) -> None:
     demo = command("demo", _demo, "Run a failover on the embedded emulator and report the outcome.")
-    demo.add_argument("--scenario", choices=SCENARIOS, default="rms-fault", help="the fault to inject (rms-fault)")
+    demo.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="rms-fault",
+        help="the fault to inject (rms-fault); hung-instance, slow-shutdown, terminate-refused, shared-subnet and"
+        " az-api-down are the fence's hard cases: an old instance that still runs",
+    )
     demo.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
     demo.add_argument("--warp", type=positive, default=100.0, help="simulated seconds per wall second (100)")
     demo.add_argument("--timeout", type=positive, default=120.0, help="wall seconds to wait for the failover (120)")

@@ -22,15 +22,16 @@ from handlers.core.settings import get_settings
 from rms_hooks import fault_notifier
 from rms_hooks.boot_gate import BootGate, GateConfig
 from swr import onboarding
-from swr.emulator import deploy, moto_bridge, world
+from swr.emulator import deploy, moto_bridge, scenarios, world
 from swr.emulator.clock import WarpClock
 from swr.emulator.faults import SERVER_ERROR, THROTTLING, FaultPlan
 from swr.emulator.host import SimulatedHost
 from swr.emulator.latency import LatencyProfile
+from swr.emulator.network import Flow
 from swr.emulator.simulation import EfsStore, SimInstance, Simulation
 from swr.stack import StackNotReady, StackOutputs, read_outputs
 
-SCENARIOS = ("rms-fault", "instance-failure", "az-outage")
+SCENARIOS = scenarios.NAMES
 HANDLER_SERVICES = ("ec2", "elbv2", "dynamodb", "events", "stepfunctions", "cloudwatch")
 FAULTABLE_ACTIONS = (
     ("ec2", "RunInstances"),
@@ -57,10 +58,12 @@ class Emulator:
         seed: int = 7,
         workdir: Path | None = None,
         protect: bool = True,
+        world_options: world.WorldOptions | None = None,
     ) -> None:
         """``protect=False`` leaves the account as it is before swr: the application runs,
         nothing of swr is deployed or registered (the README's deployment guide does that)."""
         self.protect = protect
+        self.world_options = world_options or world.WorldOptions()
         self.clock = WarpClock(warp)
         self.latency = latency or LatencyProfile()
         self.faults = FaultPlan(seed=seed)
@@ -152,28 +155,21 @@ class Emulator:
         return RecordStore(self.table_name, self.boto3_client("dynamodb"))
 
     # --- faults ------------------------------------------------------------------------
+    @classmethod
+    def for_scenario(cls, name: str, **kwargs: Any) -> Emulator:
+        """An emulator whose account is laid out as the scenario needs (swr/emulator/scenarios.py)."""
+        return cls(world_options=scenarios.scenario(name).world, **kwargs)
+
     def inject(self, scenario: str) -> None:
         """Make the fault happen now; detection follows in simulated time."""
-        sim, primary = self._sim(), self._current()
+        chosen = scenarios.scenario(scenario)
+        if chosen.world != self.world_options:
+            raise ValueError(
+                f"scenario {scenario} needs the account laid out as {chosen.world}:"
+                f" build the emulator with Emulator.for_scenario({scenario!r})"
+            )
         self.scenario, self.fault_injected_at = scenario, self.clock.now()
-        assert self.world is not None
-        if scenario == "rms-fault":
-            primary.workload_up = False
-            sim.note(f"RMS: userApplication app_demo Faulted on {primary.instance_id}")
-            sim.after(self.latency.rms_fault_report, lambda: self._report_rms_fault(primary))
-        elif scenario == "instance-failure":
-            primary.hung = True
-            sim.note(f"{primary.instance_id} hangs (kernel panic): status checks start failing")
-            self._alarm_after_detection(primary)
-        elif scenario == "az-outage":
-            self.faults.down_azs.add(primary.az)
-            for instance in sim.instances.values():
-                if instance.az == primary.az:
-                    instance.hung = True
-            sim.note(f"AZ {primary.az} outage: instances there stop answering, launches there fail")
-            self._alarm_after_detection(primary)
-        else:
-            raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+        chosen.inject(self)
 
     def inject_api_faults(self, rate: float) -> None:
         """From now on, the APIs a failover uses answer throttling (and, at half the rate,
@@ -184,27 +180,12 @@ class Emulator:
             self.faults.add(service, action, THROTTLING, rate=rate)
             self.faults.add(service, action, SERVER_ERROR, rate=rate / 2)
 
-    def _alarm_after_detection(self, primary: SimInstance) -> None:
-        sim = self._sim()
-        sim.after(
-            self.latency.status_check_detection,
-            lambda: sim.set_alarm(
-                self._alarm("StatusCheckFailed_Instance"), "ALARM", "Threshold Crossed: 1 datapoint [1.0] >= 1.0"
-            ),
-        )
-        sim.after(
-            self.latency.heartbeat_detection + 5,
-            lambda: sim.set_alarm(
-                self._alarm(onboarding.HEARTBEAT_ALARM_SUFFIX),
-                "ALARM",
-                "Threshold Crossed: no datapoints were received",
-            ),
-        )
-
-    def _alarm(self, suffix: str) -> str:
+    def alarm(self, suffix: str) -> str:
+        """The name of the application's alarm that ends with ``suffix``."""
         return next(name for name in self.alarm_names if name.endswith(f"-{suffix}"))
 
-    def _report_rms_fault(self, primary: SimInstance) -> None:
+    def report_rms_fault(self, primary: SimInstance) -> None:
+        """What RMS's FaultScript does on the instance: publish the fault with swr-notify-fault's code."""
         entry = fault_notifier.fault_entry(
             self.app,
             primary.instance_id,
@@ -280,14 +261,29 @@ class Emulator:
             and preserved
             and not sim.violations
         )
+        # Failed closed: the workflow gave up with a cause, released its lease, and left nothing
+        # unsafe behind (no invariant broken, at most one instance with the workload started).
+        failed_closed = (
+            described["status"] == "FAILED"
+            and bool(described.get("error"))
+            and bool(described.get("cause"))
+            and record.lease is None
+            and not sim.violations
+            and len(self.serving_instances()) <= 1
+        )
         return {
-            "outcome": "recovered" if recovered else "failed",
+            "outcome": "recovered" if recovered else "failed-closed" if failed_closed else "failed",
             "scenario": self.scenario,
             "execution_arn": execution_arn,
             "execution_status": described["status"],
             "error": described.get("error"),
             "cause": described.get("cause"),
-            "old": {"instance_id": old.instance_id, "az": old.az},
+            "old": {
+                "instance_id": old.instance_id,
+                "az": old.az,
+                "state": old.state,
+                "connections": [_connection(f, self.fault_injected_at) for f in old.flows],
+            },
             "new": {"instance_id": new.instance_id, "az": new.az} if new and new is not old else None,
             "new_target_health": health if new is not old else None,
             "efs_data_preserved": preserved,
@@ -302,12 +298,20 @@ class Emulator:
     def instance(self, instance_id: str) -> SimInstance:
         return self._sim().instances[instance_id]
 
+    @property
+    def sim(self) -> Simulation:
+        return self._sim()
+
+    def current(self) -> SimInstance:
+        """The instance the application's record names as current."""
+        return self._current()
+
     def serving_instances(self) -> list[str]:
         return sorted(i.instance_id for i in self._sim().instances.values() if i.serving)
 
     # --- internals -----------------------------------------------------------------------
     def _build(self, hooks: moto_bridge.BridgeHooks) -> None:
-        self.world = world.seed(self.boto3_client)
+        self.world = world.seed(self.boto3_client, self.world_options)
         self.faults.subnet_az = self.world.az_of_subnet()
         if self.protect:
             self.deployment = deploy.deploy(self.boto3_client, deploy.parameters_for(self.world), log.info)
@@ -324,6 +328,8 @@ class Emulator:
         )
         hooks.on_instances_launched = self.simulation.on_launched
         hooks.on_instances_terminating = self.simulation.on_terminating
+        hooks.on_instances_stopping = self.simulation.on_stopping
+        hooks.mount_target_deleting = self.simulation.on_mount_target_deleting
         hooks.target_health = self.simulation.target_health
         self.primary_instance_id = world.launch_primary(self.boto3_client, self.world)
         primary = self.simulation.add_primary(self.primary_instance_id)
@@ -430,3 +436,11 @@ class Emulator:
         if self._log_stream is not None:
             self._log_stream.close()
             self._log_stream = None
+
+
+def _connection(flow: Flow, since: float | None) -> str:
+    """One connection of an instance as the report shows it: live, or when and why it ended."""
+    if flow.ended_at is None:
+        return f"{flow.describe()}: still established"
+    at = f" at t+{flow.ended_at - since:.1f}s" if since is not None else ""
+    return f"{flow.describe()}: cut{at} ({flow.ended_by})"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rms_hooks.host import Identity
+from swr.emulator.network import PathKind
 
 if TYPE_CHECKING:
     from swr.emulator.simulation import SimInstance, Simulation
@@ -28,14 +29,12 @@ class SimulatedHost:
 
     def mount_efs(self, file_system_id: str, mount_point: str, region: str) -> None:
         self.simulation.sleep(self.simulation.latency.efs_mount)
-        if not self._reachable() or self.instance.az in self.simulation.efs_unreachable_azs:
-            raise OSError(f"mount.nfs4: Connection timed out ({file_system_id}.efs.{region}.amazonaws.com)")
+        self.simulation.mounting(self.instance)  # OSError when no NFS session can be opened
         self.simulation.efs.directory(file_system_id)
-        self.instance.mounted = True
 
     def start_workload(self) -> None:
         self.simulation.sleep(self.simulation.latency.workload_start)
-        if not (self.instance.mounted and self._reachable()):
+        if not self.instance.live(PathKind.EFS) or self.instance.hung or self.instance.state != "running":
             raise RuntimeError("RMS: userApplication could not come Online (shared data unreachable)")
         world = self.simulation.world
         self.instance.seen_records = len(self.simulation.efs.read(world.file_system_id, "orders.log"))
@@ -50,10 +49,3 @@ class SimulatedHost:
     def self_fence(self, reason: str) -> None:
         self.simulation.note(f"{self.instance.instance_id} fences itself: {reason}")
         self.simulation.self_fence(self.instance)
-
-    def _reachable(self) -> bool:
-        return (
-            not self.instance.isolated
-            and self.instance.state == "running"
-            and self.instance.az not in self.simulation.faults.down_azs
-        )

@@ -14,7 +14,15 @@ class LatencyProfile:
     efs_mount: float = 2.0
     workload_start: float = 20.0  # RMS brings the userApplication Online
     shutting_down_to_terminated: float = 45.0
+    # EC2 troubleshooting guide, "Delayed instance termination": an instance can stay shutting-down
+    # longer than a few minutes when "there's a problem with the underlying host computer", and is
+    # forcibly terminated "after several hours". A hung host's instance takes the first; one the
+    # slow-shutdown scenario leaves stuck, the second (short of hours, so a run can watch it end).
+    delayed_termination: float = 180.0
+    stuck_termination: float = 1200.0
     stopping_to_stopped: float = 30.0
+    # EFS DeleteMountTarget returns while the mount target is "deleting"; gone some seconds later.
+    mount_target_deletion: float = 20.0
     health_check_interval: float = 10.0
     healthy_threshold: int = 3
     unhealthy_threshold: int = 3

@@ -60,6 +60,16 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     function writes to its log into CloudWatch metrics; here Powertools' flush of an in-process
     handler puts the same data points into moto's CloudWatch (PutMetricData), unless the
     function's own environment disables metrics.
+25. StopExecution aborts an execution whose task waits for its token at once, as on AWS.
+26. RedriveExecution answers UnknownOperationException (moto has none) instead of a 500.
+27. StopInstances leaves instances "stopping" until the simulation stops them, and refuses an
+    instance that is shutting down or terminated (IncorrectInstanceState), as AWS does.
+28. Deregistered targets are "draining" for the target group's deregistration delay (simulated
+    time), then "unused"; a terminated registered instance is deregistered.
+29. Network ACLs take at most 20 entries each way (the AWS quota, default deny included):
+    NetworkAclEntryLimitExceeded beyond.
+30. DeleteMountTarget leaves the mount target "deleting" until the simulation lets it go.
+31. Network interfaces keep the ConnectionTrackingSpecification they are given and report it.
 """
 
 from __future__ import annotations
@@ -135,6 +145,10 @@ def _nothing() -> None:
     return None
 
 
+def _delete_at_once(mount_target_id: str) -> None:
+    finish_mount_target_deletion(mount_target_id)
+
+
 @dataclass
 class BridgeHooks:
     """How the simulation steers the emulator. Read on every use, so fields may be swapped live."""
@@ -146,6 +160,9 @@ class BridgeHooks:
     fault_for: Callable[[str, str, dict[str, Any]], ApiFault | None] = _no_fault
     on_instances_launched: Callable[[list[str]], None] = _ignore_ids  # new instances, state pending
     on_instances_terminating: Callable[[list[str]], None] = _ignore_ids  # now shutting-down
+    on_instances_stopping: Callable[[list[str]], None] = _ignore_ids  # now stopping
+    # A mount target is now "deleting"; call finish_mount_target_deletion(id) when it is gone.
+    mount_target_deleting: Callable[[str], None] = _delete_at_once
     # (target_group_arn, instance_id) -> (state, reason_code, description) for registered instance
     # targets; None keeps moto's answer.
     target_health: Callable[[str, str], tuple[str, str | None, str | None]] | None = None
@@ -385,6 +402,11 @@ def _install_patches(p: _Patches) -> None:
     _patch_iam_simulate_principal_policy(p)
     _patch_stop_execution(p)
     _patch_redrive_unsupported(p)
+    _patch_ec2_stop(p)
+    _patch_elbv2_draining(p)
+    _patch_network_acl_quota(p)
+    _patch_efs_mount_target_deletion(p)
+    _patch_eni_connection_tracking(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -2553,3 +2575,314 @@ def _patch_redrive_unsupported(p: _Patches) -> None:
         )
 
     p.set(StepFunctionResponse, "redrive_execution", redrive_execution)
+
+
+# --------------------------------------------------------------------------------------------------
+# 27. StopInstances leaves instances stopping
+# --------------------------------------------------------------------------------------------------
+# moto stops an instance at once ("stopped") and stops one that is shutting down or terminated
+# as well. On AWS an instance is "stopping" until the hypervisor has powered it off, and only a
+# pending, running or stopping instance can be stopped (IncorrectInstanceState otherwise). The
+# simulation moves a stopping instance on to stopped (hooks.on_instances_stopping).
+
+
+def _patch_ec2_stop(p: _Patches) -> None:
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.instances import InstanceBackend
+
+    original = _require(InstanceBackend, "stop_instances")
+
+    def stop_instances(self: Any, instance_ids: list[str]) -> Any:
+        instances = self.get_multi_instances_by_id(instance_ids)
+        before = {i.id: i.state for i in instances}
+        for instance in instances:
+            if instance.state in ("shutting-down", "terminated"):
+                raise EC2ClientError(
+                    "IncorrectInstanceState",
+                    f"This instance '{instance.id}' is not in a state from which it can be stopped.",
+                )
+        result = original(self, instance_ids)
+        stopping = []
+        for instance, _previous in result:
+            if before.get(instance.id) in ("stopping", "stopped"):
+                _set_state(instance, str(before[instance.id]))  # stopping again moves nothing on
+            else:
+                _set_state(instance, "stopping")
+                stopping.append(instance.id)
+        hooks = _hooks()
+        if stopping and hooks is not None:
+            hooks.on_instances_stopping(stopping)
+        return result
+
+    p.set(InstanceBackend, "stop_instances", stop_instances)
+
+
+# --------------------------------------------------------------------------------------------------
+# 28. Deregistered targets drain for the target group's deregistration delay
+# --------------------------------------------------------------------------------------------------
+# moto drops a deregistered target at once ("unused"), and reports a registered instance that
+# was terminated "draining" for ever. ELB (Network Load Balancer guide, "Deregistration delay";
+# Application Load Balancer guide, likewise): a deregistering target is "draining" until the
+# deregistration delay (deregistration_delay.timeout_seconds, default 300) has passed, even when
+# it has no connections left, then "unused"; a terminated instance is deregistered. The delay
+# runs in simulated time. What happens to established connections meanwhile and after is the
+# simulation's (swr/emulator/network.py).
+
+
+def _patch_elbv2_draining(p: _Patches) -> None:
+    from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+
+    deregister = _require(FakeTargetGroup, "deregister")
+    register = _require(FakeTargetGroup, "register")
+    deregister_terminated = _require(FakeTargetGroup, "deregister_terminated_instances")
+    health_for = vars(FakeTargetGroup)["health_for"]  # patch 8's, or moto's when installed alone
+
+    def since(group: Any) -> dict[str, float]:
+        if "_swr_draining_since" not in vars(group):
+            group._swr_draining_since = {}
+        return cast(dict[str, float], group._swr_draining_since)
+
+    def register_(self: Any, targets: list[dict[str, Any]]) -> None:
+        register(self, targets)
+        for target in targets:
+            since(self).pop(target["Id"], None)
+
+    def deregister_(self: Any, targets: list[dict[str, Any]]) -> None:
+        deregister(self, targets)
+        for target in targets:
+            since(self)[target["Id"]] = _sim_time()
+
+    def deregister_terminated_(self: Any, instance_ids: list[str]) -> None:
+        registered = [i for i in instance_ids if i in self.targets]
+        deregister_terminated(self, instance_ids)
+        for instance_id in registered:
+            since(self)[instance_id] = _sim_time()
+            self.deregistered_targets[instance_id] = self.terminated_targets.pop(instance_id)
+
+    def health_for_(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        draining_since = since(self).get(target["Id"])
+        if target["Id"] in self.targets or draining_since is None:
+            return health_for(self, target, ec2_backend)
+        delay = float(self.attributes.get("deregistration_delay.timeout_seconds", 300))
+        port = target.get("Port", self.port)
+        if _sim_time() < draining_since + delay:
+            return FakeHealthStatus(
+                target["Id"],
+                port,
+                self.health_check_port,
+                "draining",
+                "Target.DeregistrationInProgress",
+                "Target deregistration is in progress",
+            )
+        return FakeHealthStatus(
+            target["Id"],
+            port,
+            self.health_check_port,
+            "unused",
+            "Target.NotRegistered",
+            "Target is not registered to the target group",
+        )
+
+    p.set(FakeTargetGroup, "register", register_)
+    p.set(FakeTargetGroup, "deregister", deregister_)
+    p.set(FakeTargetGroup, "deregister_terminated_instances", deregister_terminated_)
+    p.set(FakeTargetGroup, "health_for", health_for_)
+
+
+def draining_targets(target_group_arn: str) -> dict[str, float]:
+    """Target id -> simulated time it was deregistered, for targets no longer registered."""
+    from moto.elbv2.models import elbv2_backends
+
+    for _account, _region, backend in elbv2_backends.iter_backends():
+        group = cast(Any, backend).target_groups.get(target_group_arn)
+        if group is not None:
+            drained = dict(vars(group).get("_swr_draining_since", {}))
+            return {target: at for target, at in drained.items() if target not in group.targets}
+    raise KeyError(f"no such target group: {target_group_arn}")
+
+
+def target_group_attributes(target_group_arn: str) -> tuple[str, dict[str, str]]:
+    """(protocol, attributes) of a target group, as DescribeTargetGroupAttributes reports them."""
+    from moto.elbv2.models import elbv2_backends
+
+    for _account, _region, backend in elbv2_backends.iter_backends():
+        group = cast(Any, backend).target_groups.get(target_group_arn)
+        if group is not None:
+            return str(group.protocol), {str(k): str(v) for k, v in group.attributes.items()}
+    raise KeyError(f"no such target group: {target_group_arn}")
+
+
+# --------------------------------------------------------------------------------------------------
+# 29. Network ACL entries within the quota
+# --------------------------------------------------------------------------------------------------
+# moto accepts any number of entries. Amazon VPC quotas ("Network ACLs"): 20 rules per network
+# ACL, one way (inbound and outbound counted apart, IPv4 and IPv6 apart), the default deny rule
+# included; adjustable up to 40. Beyond it CreateNetworkAclEntry fails with
+# NetworkAclEntryLimitExceeded. The fence must meet that answer here as it would on AWS.
+
+NETWORK_ACL_RULES_PER_DIRECTION = 20
+
+
+def _patch_network_acl_quota(p: _Patches) -> None:
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.network_acls import NetworkAclBackend
+
+    original = _require(NetworkAclBackend, "create_network_acl_entry")
+
+    def create_network_acl_entry(self: Any, network_acl_id: str, rule_number: int, *args: Any, **kwargs: Any) -> Any:
+        acl = self.get_network_acl(network_acl_id)
+        egress = kwargs.get("egress", args[2] if len(args) > 2 else None)
+        ipv6 = bool(kwargs.get("ipv6_cidr_block", args[9] if len(args) > 9 else None))
+        same_way = [
+            e for e in acl.network_acl_entries if bool(e.egress) == bool(egress) and bool(e.ipv6_cidr_block) == ipv6
+        ]
+        if len(same_way) >= NETWORK_ACL_RULES_PER_DIRECTION:
+            raise EC2ClientError(
+                "NetworkAclEntryLimitExceeded",
+                f"The maximum number of network ACL entries ({NETWORK_ACL_RULES_PER_DIRECTION}) has been reached"
+                f" for {network_acl_id}.",
+            )
+        return original(self, network_acl_id, rule_number, *args, **kwargs)
+
+    p.set(NetworkAclBackend, "create_network_acl_entry", create_network_acl_entry)
+
+
+def network_acls_by_subnet() -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """Subnet id -> (network ACL id, its IPv4 entries as DescribeNetworkAcls reports them)."""
+    from moto.ec2.models import ec2_backends
+
+    found: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for _account, _region, backend in ec2_backends.iter_backends():
+        for acl in list(cast(Any, backend).network_acls.values()):
+            entries = [
+                {
+                    "RuleNumber": int(e.rule_number),
+                    "Egress": bool(e.egress),
+                    "RuleAction": str(e.rule_action),
+                    "Protocol": str(e.protocol),
+                    "CidrBlock": str(e.cidr_block),
+                    "PortRange": {"From": int(e.port_range_from), "To": int(e.port_range_to)}
+                    if e.port_range_from not in (None, "")
+                    else None,
+                }
+                for e in list(acl.network_acl_entries)
+                if e.cidr_block
+            ]
+            for association in list(acl.associations):
+                found[str(association.subnet_id)] = (str(acl.id), entries)
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
+# 30. DeleteMountTarget leaves the mount target deleting
+# --------------------------------------------------------------------------------------------------
+# moto removes a mount target (and its network interface) at once. The EFS API reference,
+# DeleteMountTarget: "This operation forcibly breaks any mounts of the file system by using the
+# mount target that is being deleted ... The DeleteMountTarget call returns while the mount
+# target state is still deleting. You can check the mount target deletion by calling the
+# DescribeMountTargets operation". Here it stays "deleting" until hooks.mount_target_deleting
+# lets it go (the simulation does, after the latency profile's delay; the default at once).
+
+
+def _patch_efs_mount_target_deletion(p: _Patches) -> None:
+    from moto.efs.models import EFSBackend
+
+    original = _require(EFSBackend, "delete_mount_target")
+
+    def delete_mount_target(self: Any, mount_target_id: str) -> None:
+        target = self.mount_targets_by_id.get(mount_target_id)
+        if target is None:
+            original(self, mount_target_id)  # MountTargetNotFound, as moto answers it
+            return
+        if target.life_cycle_state == "deleting":
+            return
+        target.life_cycle_state = "deleting"
+        hooks = _hooks()
+        (hooks.mount_target_deleting if hooks is not None else finish_mount_target_deletion)(mount_target_id)
+
+    p.set(EFSBackend, "delete_mount_target", delete_mount_target)
+    p.set(EFSBackend, "_swr_delete_mount_target", original)
+
+
+def finish_mount_target_deletion(mount_target_id: str) -> None:
+    """The deletion of a mount target completes: it and its network interface are gone."""
+    from moto.efs.models import efs_backends
+
+    with _lock:
+        for _account, _region, backend in efs_backends.iter_backends():
+            target = cast(Any, backend).mount_targets_by_id.get(mount_target_id)
+            if target is not None and target.life_cycle_state == "deleting":
+                cast(Any, backend)._swr_delete_mount_target(mount_target_id)
+                return
+
+
+def mount_targets(file_system_id: str) -> list[dict[str, str]]:
+    """Every mount target of a file system: id, subnet, AZ, address and lifecycle state."""
+    from moto.efs.models import efs_backends
+
+    for _account, _region, backend in efs_backends.iter_backends():
+        file_system = cast(Any, backend).file_systems_by_id.get(file_system_id)
+        if file_system is not None:
+            return [
+                {
+                    "MountTargetId": str(t.mount_target_id),
+                    "SubnetId": str(t.subnet_id),
+                    "AvailabilityZoneName": str(t.availability_zone_name),
+                    "IpAddress": str(t.ip_address),
+                    "LifeCycleState": str(t.life_cycle_state),
+                }
+                for t in list(file_system.iter_mount_targets())
+            ]
+    raise KeyError(f"no such file system: {file_system_id}")
+
+
+# --------------------------------------------------------------------------------------------------
+# 31. Network interfaces keep their connection tracking configuration
+# --------------------------------------------------------------------------------------------------
+# moto ignores ModifyNetworkInterfaceAttribute's ConnectionTrackingSpecification. EC2 User Guide,
+# "Idle connection tracking timeout": an interface's TCP established timeout is 432,000 s (5 days)
+# unless set (60 s at the least); DescribeNetworkInterfaces reports what was set as
+# ConnectionTrackingConfiguration. swr register and swr drill --dry-run read it.
+
+
+def _patch_eni_connection_tracking(p: _Patches) -> None:
+    from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
+
+    original = _require(ElasticNetworkInterfaces, "modify_network_interface_attribute")
+
+    def modify_network_interface_attribute(self: Any) -> Any:
+        specification = self._get_param("ConnectionTrackingSpecification")
+        if isinstance(specification, dict) and specification:
+            self.error_on_dryrun()
+            eni = self.ec2_backend.get_network_interface(self._get_param("NetworkInterfaceId"))
+            current = dict(getattr(eni, "connection_tracking_configuration", None) or {})
+            current.update({str(k): int(v) for k, v in specification.items()})
+            eni.connection_tracking_configuration = current
+        return original(self)
+
+    p.set(ElasticNetworkInterfaces, "modify_network_interface_attribute", modify_network_interface_attribute)
+
+
+def availability_zone_of(resource_id: str) -> str | None:
+    """The AZ of an instance, network interface, subnet or EFS mount target, or None."""
+    from moto.ec2.models import ec2_backends
+    from moto.efs.models import efs_backends
+
+    for _account, _region, backend in ec2_backends.iter_backends():
+        ec2: Any = backend
+        if resource_id.startswith("i-"):
+            instance = ec2.get_instance_by_id(resource_id)
+            if instance is not None:
+                return str(instance.placement.availability_zone)
+        elif resource_id.startswith("eni-") and resource_id in ec2.enis:
+            return str(ec2.enis[resource_id].subnet.availability_zone)
+        elif resource_id.startswith("subnet-"):
+            for subnets in ec2.subnets.values():
+                if resource_id in subnets:
+                    return str(subnets[resource_id].availability_zone)
+    if resource_id.startswith("fsmt-"):
+        for _account, _region, backend in efs_backends.iter_backends():
+            target = cast(Any, backend).mount_targets_by_id.get(resource_id)
+            if target is not None:
+                return str(target.availability_zone_name)
+    return None

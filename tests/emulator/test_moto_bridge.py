@@ -941,7 +941,7 @@ def test_target_health_comes_from_the_simulation_for_registered_instances(hooks:
     assert describe() == {
         a: {"State": "unhealthy", "Reason": "Target.FailedHealthChecks", "Description": "Health checks failed"}
     }
-    assert describe(b)[b]["State"] == "unused"  # deregistered: moto's answer
+    assert describe(b)[b]["State"] == "draining"  # deregistered: draining for the delay (patch 28)
     assert describe("i-00000000000000000")["i-00000000000000000"]["Reason"] == "Target.NotRegistered"
 
 

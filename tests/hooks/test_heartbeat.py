@@ -60,7 +60,7 @@ def configure(served: Served, rms: Rms, interval: float = 1) -> None:
 def heartbeats(served: Served) -> int:
     """Samples of the metric the heartbeat-missing alarm watches (its namespace, metric, dimension)."""
     cloudwatch = served.emu.boto3_client("cloudwatch")
-    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[served.emu._alarm(onboarding.HEARTBEAT_ALARM_SUFFIX)])[
+    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[served.emu.alarm(onboarding.HEARTBEAT_ALARM_SUFFIX)])[
         "MetricAlarms"
     ]
     now = datetime.now(tz=UTC)
@@ -150,7 +150,7 @@ def test_the_heartbeat_survives_an_unreachable_api(shared: Served, tmp_path: Pat
 
 def test_the_heartbeat_matches_the_alarm_that_watches_it(shared: Served) -> None:
     cloudwatch = shared.emu.boto3_client("cloudwatch")
-    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[shared.emu._alarm(onboarding.HEARTBEAT_ALARM_SUFFIX)])[
+    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[shared.emu.alarm(onboarding.HEARTBEAT_ALARM_SUFFIX)])[
         "MetricAlarms"
     ]
     assert alarm["MetricName"] == heartbeat.HEARTBEAT_METRIC == onboarding.HEARTBEAT_METRIC

@@ -277,7 +277,7 @@ def test_subnets_in_one_az_are_refused(onboard: Onboarding):
     world = onboard.emu.world
     assert world is not None
     second = onboard.client("ec2").create_subnet(
-        VpcId=world.vpc_id, CidrBlock="10.20.10.0/24", AvailabilityZone="ap-northeast-1c"
+        VpcId=world.vpc_id, CidrBlock="10.20.20.0/24", AvailabilityZone="ap-northeast-1c"
     )["Subnet"]["SubnetId"]
 
     problems = refused(onboard, onboard.registration(subnet_ids=[onboard.subnets["ap-northeast-1c"], second]))

@@ -143,8 +143,9 @@ def test_no_efs_mount_target_in_the_target_az_is_a_problem(emulator: Emulator):
     efs = emulator.boto3_client("efs")
     record = emulator.store.require(emulator.app)
     targets = efs.describe_mount_targets(FileSystemId=record.efs.file_system_id)["MountTargets"]
-    in_1c = next(t for t in targets if t["SubnetId"] == record.subnets_in("ap-northeast-1c")[0])
+    in_1c = next(t for t in targets if t["AvailabilityZoneName"] == "ap-northeast-1c")
     efs.delete_mount_target(MountTargetId=in_1c["MountTargetId"])
+    emulator.clock.sleep(emulator.latency.mount_target_deletion + 2)  # "deleting" until it is gone
 
     found = rehearse(emulator)
 

@@ -227,10 +227,15 @@ class FakeEmulator:
     region, table_name, app = REGION, "swr-apps", "demo"
 
     def __init__(self, warp: float = 100.0, recovered: bool = True) -> None:
+        self.warp = warp
         self.clock = FakeClock()
         self.recovered = recovered
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})  # type: ignore[call-overload]
         self.arn = ""
+
+    @classmethod
+    def for_scenario(cls, name: str, warp: float = 100.0) -> FakeEmulator:
+        return cls(warp)
 
     def __enter__(self) -> FakeEmulator:
         self._mock.start()
@@ -326,7 +331,13 @@ def test_demo_shows_progress_timeline_and_outcome(fake_emulator: None, capsys: p
 def test_demo_fails_unless_the_data_came_back(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(cli.demo, "_load_emulator", lambda: lambda warp: FakeEmulator(warp, recovered=False))
+
+    class NotRecovered(FakeEmulator):
+        @classmethod
+        def for_scenario(cls, name: str, warp: float = 100.0) -> FakeEmulator:
+            return cls(warp, recovered=False)
+
+    monkeypatch.setattr(cli.demo, "_load_emulator", lambda: NotRecovered)
 
     code, out, _ = run(capsys, "demo", "--json")
 
