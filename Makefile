@@ -22,9 +22,12 @@ DEMO_ARGS ?=
 demo: $(STAMP)
 	$(BIN)/swr demo --scenario $(SCENARIO) $(DEMO_ARGS)
 
-# All three scenarios, one after the other (the issue's "done when").
+# Every scenario, one after the other. All recover but az-api-down, which fails closed by
+# design (exit 1: no API call about its AZ answers, so nothing proves the old instance cut off).
+RECOVERING := rms-fault instance-failure az-outage hung-instance slow-shutdown terminate-refused shared-subnet
 demo-all: $(STAMP)
-	for scenario in rms-fault instance-failure az-outage; do $(BIN)/swr demo --scenario $$scenario || exit 1; done
+	for scenario in $(RECOVERING); do $(BIN)/swr demo --scenario $$scenario || exit 1; done
+	$(BIN)/swr demo --scenario az-api-down; test $$? -eq 1
 
 test: lint $(CHROMIUM)
 	$(BIN)/pytest

@@ -1,7 +1,11 @@
-"""Failover figures on the embedded emulator: wall time and simulated RTO per scenario,
-and how quickly a burst of duplicate triggers is settled into one failover.
+"""Failover figures on the embedded emulator: wall time and simulated RTO per scenario, what
+the fence costs (how long after the failover started it proved the old instance cut off, when
+the replacement was running, and how long the permit waited for the fence beyond that), and
+how quickly a burst of duplicate triggers is settled into one failover.
 
-    python bench/failover_bench.py [--runs N] [--warp W] [--burst K]
+    python bench/failover_bench.py [--runs N] [--warp W] [--burst K] [--fence-cases]
+
+--fence-cases also runs the scenarios where the old instance still runs (hung-instance, ...).
 
 Prints figures; asserts nothing about speed (that is what this file is for, not the tests).
 """
@@ -13,25 +17,56 @@ import json
 import logging
 import statistics
 import time
+from typing import Any
 
 from swr.emulator import Emulator
-from swr.emulator.scenarios import FAILURES
+from swr.emulator.scenarios import FAILURES, FENCE_CASES
+from swr.timeline import fetch_history
 
 
 def one_failover(scenario: str, warp: float) -> dict[str, float | str]:
     started = time.perf_counter()
-    with Emulator(warp=warp) as emu:
+    with Emulator.for_scenario(scenario, warp=warp) as emu:
         ready = time.perf_counter()
         emu.inject(scenario)
-        report = emu.report(emu.wait_for_failover(timeout=120))
+        arn = emu.wait_for_failover(timeout=120)
+        report = emu.report(arn)
         done = time.perf_counter()
         executions = len(emu.executions())
+        fence = fence_figures(emu, arn)
     return {
         "outcome": report["outcome"],
         "startup_s": ready - started,
         "failover_wall_s": done - ready,
         "simulated_rto_s": float(report["simulated_rto_seconds"] or 0),
         "executions": executions,
+        **fence,
+    }
+
+
+def fence_figures(emu: Any, arn: str) -> dict[str, float]:
+    """Simulated seconds from the lease: the fence proven, the replacement running (as EC2 has it,
+    not as the workflow polls it), and how long the permit waited for the fence beyond that."""
+    history = fetch_history(emu.boto3_client("stepfunctions"), arn)
+
+    def exits(name: str) -> list[float]:
+        return [
+            emu.clock.to_simulated(e["timestamp"])
+            for e in history
+            if (e.get("stateExitedEventDetails") or {}).get("name") == name
+        ]
+
+    leased = exits("Admit")[0]
+    fenced = max(exits("ConfirmFence"), default=float("nan"))
+    replacement = emu.store.require(emu.app).current_instance_id
+    running = next(
+        (at for at, what in emu.sim.events if what.startswith(f"{replacement} (") and what.endswith("-> running")),
+        float("nan"),
+    )
+    return {
+        "fence_s": fenced - leased,
+        "running_s": running - leased,
+        "permit_waited_s": max(0.0, fenced - running),
     }
 
 
@@ -73,10 +108,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warp", type=float, default=100.0)
     parser.add_argument("--burst", type=int, default=20)
+    parser.add_argument("--fence-cases", action="store_true", help="also the scenarios where the old instance runs")
     args = parser.parse_args()
     logging.disable(logging.ERROR)
     print(f"warp {args.warp:g}x, {args.runs} run(s) per scenario (median, min-max)")
-    for scenario in FAILURES:
+    for scenario in FAILURES + (FENCE_CASES if args.fence_cases else ()):
         runs = [one_failover(scenario, args.warp) for _ in range(args.runs)]
         recovered = sum(1 for r in runs if r["outcome"] == "recovered")
 
@@ -87,6 +123,10 @@ def main() -> None:
         print(
             f"{scenario:17s} recovered {recovered}/{len(runs)}  startup {fig('startup_s')} s  "
             f"failover wall {fig('failover_wall_s')} s  simulated RTO {fig('simulated_rto_s')} s"
+        )
+        print(
+            f"{'':17s} fence proven {fig('fence_s')} s after the lease, replacement running {fig('running_s')} s,"
+            f" permit waited {fig('permit_waited_s')} s for the fence"
         )
     figures = burst(args.burst, args.warp)
     print(

@@ -25,10 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from handlers.core.aws import error_code
 from handlers.core.errors import RecordConflict
-from handlers.core.fencing import FENCED_BY_TAG
+from handlers.core.fence.instances import FENCED_BY_TAG
 from handlers.core.launching import APP_TAG, GENERATION_TAG
 from handlers.core.record import AppName, AppRecord, AppState, EfsMount, LaunchSpec, SubnetChoice
 from handlers.core.record_store import RecordStore
+from swr import fence_topology
 from swr.stack import StackOutputs
 
 Client = Callable[[str], Any]
@@ -124,6 +125,8 @@ class RegistrationPlan:
     # The current value of every tag key registration will set, per resource (None: absent),
     # so a failed registration puts them back.
     previous_tags: dict[str, dict[str, str | None]]
+    # What in the account's layout leaves the fence only the power-off, or slows it (with fixes).
+    fence_findings: list[str] = field(default_factory=list)
 
     @property
     def app(self) -> str:
@@ -143,6 +146,7 @@ class RegistrationResult:
     record: AppRecord
     actions: list[str]  # what was done, one line each
     created_image_id: str | None = None
+    warnings: list[str] = field(default_factory=list)  # the fence's findings about the layout
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,7 @@ def plan_registration(client: Client, stack: StackOutputs, registration: Registr
             f"the subnets are all in {azs[0]}: give subnets in at least two AZs, so that a replacement "
             "has another AZ to go to"
         )
-    _check_file_system(client("efs"), ec2, registration.file_system_id, azs, vpc, problems)
+    _check_file_system(client("efs"), ec2, registration.file_system_id, app, azs, vpc, problems)
     for arn in dict.fromkeys(registration.target_group_arns):
         _check_target_group(client("elbv2"), arn, app, vpc, problems)
     _check_stack_group(ec2, "blackhole", stack.BlackholeSecurityGroupId, vpc, problems)
@@ -288,6 +292,8 @@ def plan_registration(client: Client, stack: StackOutputs, registration: Registr
     )
     subnet_ids = [c.subnet_id for c in subnets]
     previous = _previous_tags(ec2, client("elbv2"), registration, instance_tags, interface_ids, volume_ids, subnet_ids)
+    described = client("efs").describe_file_systems(FileSystemId=registration.file_system_id)["FileSystems"]
+    previous[registration.file_system_id] = {APP_TAG: _tag_dict(described[0].get("Tags")).get(APP_TAG)}
     return RegistrationPlan(
         registration=registration,
         record=record,
@@ -297,6 +303,10 @@ def plan_registration(client: Client, stack: StackOutputs, registration: Registr
         volume_ids=volume_ids,
         associate_profile=not instance.get("IamInstanceProfile"),
         previous_tags=previous,
+        fence_findings=[
+            f"{f.subject}: {f.detail}"
+            for f in fence_topology.check(client, instance, registration.file_system_id, record.target_group_arns)
+        ],
     )
 
 
@@ -341,16 +351,22 @@ def _subnets(ec2: Any, subnet_ids: list[str], vpc: str | None, problems: list[st
 
 
 def _check_file_system(
-    efs: Any, ec2: Any, file_system_id: str, azs: list[str], vpc: str | None, problems: list[str]
+    efs: Any, ec2: Any, file_system_id: str, app: str, azs: list[str], vpc: str | None, problems: list[str]
 ) -> None:
     try:
-        efs.describe_file_systems(FileSystemId=file_system_id)
+        described = efs.describe_file_systems(FileSystemId=file_system_id)["FileSystems"]
         targets = _mount_targets(efs, file_system_id)
     except ClientError as error:
         if error_code(error) not in _NOT_FOUND["file system"]:
             raise
         problems.append(f"EFS file system {file_system_id} does not exist")
         return
+    owner = _tag_dict(described[0].get("Tags") if described else []).get(APP_TAG)
+    if owner is not None and owner != app:
+        # The stack scopes the fence's mount target deletion to the file system's swr:app tag.
+        problems.append(
+            f"EFS file system {file_system_id} is tagged {APP_TAG}={owner}: it belongs to another application"
+        )
     unnamed = [str(t["SubnetId"]) for t in targets if not t.get("AvailabilityZoneName")]
     subnet_az = (
         {str(s["SubnetId"]): str(s["AvailabilityZone"]) for s in ec2.describe_subnets(SubnetIds=unnamed)["Subnets"]}
@@ -572,6 +588,13 @@ def register(client: Client, stack: StackOutputs, registration: Registration) ->
         _tag(_ElbTags(client("elbv2")), record.target_group_arns, {APP_TAG: app}, plan.previous_tags, undo)
         actions.append(f"tagged {_count(record.target_group_arns, 'target group')} ({APP_TAG}={app})")
 
+        step = "tag the file system"
+        # The stack lets the fence delete (and create again) a mount target only of a file system
+        # tagged with its application.
+        file_system = record.efs.file_system_id
+        _tag(_EfsTags(client("efs")), [file_system], {APP_TAG: app}, plan.previous_tags, undo)
+        actions.append(f"tagged file system {file_system} ({APP_TAG}={app})")
+
         if plan.protected_group_missing:
             step = "add the protected-instance security group"
             groups = record.launch_spec.security_group_ids
@@ -625,7 +648,9 @@ def register(client: Client, stack: StackOutputs, registration: Registration) ->
     except BaseException:  # interrupted: undo, then let the interruption through
         undo.run()
         raise
-    return RegistrationResult(record=stored, actions=actions, created_image_id=created_image)
+    return RegistrationResult(
+        record=stored, actions=actions, created_image_id=created_image, warnings=plan.fence_findings
+    )
 
 
 class _Ec2Tags:
@@ -650,8 +675,21 @@ class _ElbTags:
         self.elbv2.remove_tags(ResourceArns=resources, TagKeys=keys)
 
 
+class _EfsTags:
+    def __init__(self, efs: Any) -> None:
+        self.efs = efs
+
+    def put(self, resources: list[str], tags: dict[str, str]) -> None:
+        for resource in resources:
+            self.efs.tag_resource(ResourceId=resource, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def remove(self, resources: list[str], keys: list[str]) -> None:
+        for resource in resources:
+            self.efs.untag_resource(ResourceId=resource, TagKeys=keys)
+
+
 def _tag(
-    tagger: _Ec2Tags | _ElbTags,
+    tagger: _Ec2Tags | _ElbTags | _EfsTags,
     resources: list[str],
     tags: dict[str, str],
     previous: dict[str, dict[str, str | None]],
@@ -743,6 +781,9 @@ def unregister(client: Client, stack: StackOutputs, app: str, *, force: bool = F
     groups = attempt("untag the target groups", lambda: _untag_target_groups(client("elbv2"), app, record))
     if groups:
         actions.append(f"removed {APP_TAG} from {_count(groups, 'target group')}")
+    file_system = record.efs.file_system_id
+    if attempt("untag the file system", lambda: _untag_file_system(client("efs"), app, file_system)):
+        actions.append(f"removed {APP_TAG} from file system {file_system}")
     return UnregisterResult(actions=actions, leftovers=leftovers)
 
 
@@ -762,6 +803,19 @@ def _untag_target_groups(elbv2: Any, app: str, record: AppRecord) -> list[str]:
     if ours:
         elbv2.remove_tags(ResourceArns=ours, TagKeys=[APP_TAG])
     return ours
+
+
+def _untag_file_system(efs: Any, app: str, file_system_id: str) -> list[str]:
+    try:
+        described = efs.describe_file_systems(FileSystemId=file_system_id)["FileSystems"]
+    except ClientError as error:
+        if error_code(error) == "FileSystemNotFound":
+            return []
+        raise
+    if _tag_dict(described[0].get("Tags")).get(APP_TAG) != app:
+        return []
+    efs.untag_resource(ResourceId=file_system_id, TagKeys=[APP_TAG])
+    return [file_system_id]
 
 
 def _untag_instance(ec2: Any, app: str, instance_id: str) -> list[str]:

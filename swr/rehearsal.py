@@ -28,13 +28,14 @@ from pydantic import BaseModel, ConfigDict
 from handlers.core import clock, launching, lease
 from handlers.core.admission import refusal_of
 from handlers.core.aws import error_code
-from handlers.core.fencing import NOT_FOUND as INSTANCE_NOT_FOUND
+from handlers.core.fence.instances import NOT_FOUND as INSTANCE_NOT_FOUND
 from handlers.core.launching import APP_TAG, LaunchCandidate
 from handlers.core.record import AppRecord, AppState
 from handlers.core.record_store import RecordStore
 from handlers.core.settings import Settings
 from handlers.core.steps import Decision, FailoverPlan
 from handlers.core.triggers import TriggerKind, parse_trigger
+from swr import fence_topology
 from swr.stack import StackOutputs
 
 Client = Callable[[str], Any]
@@ -106,6 +107,8 @@ class Rehearsal(BaseModel):
     run_request: dict[str, Any]  # RunInstances for the first usable candidate (the first one if none is)
     efs_file_system_id: str
     efs_mount_targets: dict[str, str]  # az -> mount target id
+    shared_subnet_mount_targets: list[str]  # mount targets in the old instance's subnet
+    fence_timeout_seconds: int
     alarm_names: list[str]
     checks: list[Check]
 
@@ -121,6 +124,10 @@ class Rehearsal(BaseModel):
     def would_proceed(self) -> bool:
         """A real drill would be admitted and nothing found stands in its way."""
         return self.admit.proceeds and not self.problems
+
+    def _shared_subnet_step(self) -> str:
+        shared = ", ".join(self.shared_subnet_mount_targets)
+        return f"; delete mount target {shared} (it shares the instance's subnet)" if shared else ""
 
     def steps(self) -> list[str]:
         """What would happen, in the workflow's order, one line each."""
@@ -148,9 +155,13 @@ class Rehearsal(BaseModel):
         alarms = ", ".join(self.alarm_names) or "none"
         return [
             f"Admit: take the lease of {self.app} for generation {self.generation} (state {self.state} -> SWITCHING)",
-            f"Fence {self.old_instance_id} in {self.old_az} ({self.old_instance_state}): network interfaces"
-            f" {interfaces} into blackhole group {self.blackhole_security_group_id}; deregister it from {groups}",
-            f"Terminate {self.old_instance_id} once isolated",
+            f"Cut {self.old_instance_id} in {self.old_az} ({self.old_instance_state}) off: deregister it from"
+            f" {groups}; deny its addresses in the network ACLs of the mount targets' subnets"
+            f"{self._shared_subnet_step()}; network interfaces {interfaces} into blackhole group"
+            f" {self.blackhole_security_group_id}; terminate it (a forced stop if terminate is refused)",
+            f"Confirm the cut: every path to {self.efs_file_system_id} and the clients cut, or"
+            f" {self.old_instance_id} stopped or terminated; otherwise fail closed after"
+            f" {self.fence_timeout_seconds} s",
             launch
             + (
                 "; then, if that has no capacity: " + ", ".join(f"{c.instance_type} in {c.az}" for c in later)
@@ -213,6 +224,12 @@ def rehearse(client: Client, stack: StackOutputs, app: str, *, force: bool = Fal
         run_request=request,
         efs_file_system_id=record.efs.file_system_id,
         efs_mount_targets={az: mt["MountTargetId"] for az, mt in facts.mount_targets.items()},
+        shared_subnet_mount_targets=[
+            mt["MountTargetId"]
+            for mt in facts.mount_targets.values()
+            if facts.old is not None and mt["SubnetId"] == facts.old.get("SubnetId")
+        ],
+        fence_timeout_seconds=record.fence_timeout_seconds,
         alarm_names=list(record.alarm_names),
         checks=checks,
     )
@@ -269,6 +286,9 @@ class _Facts:
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     mount_targets: dict[str, dict[str, Any]] = field(default_factory=dict)  # az -> mount target
+    file_system_tags: dict[str, str] = field(default_factory=dict)
+    network_acls: dict[str, str] = field(default_factory=dict)  # subnet of a mount target -> its network ACL
+    vpc_id: str = ""
     file_system_problem: str | None = None
     instance_role_arn: str | None = None
     instance_profile_problem: str | None = None
@@ -362,6 +382,18 @@ class _Facts:
             az = target.get("AvailabilityZoneName") or subnet_azs.get(target["SubnetId"])
             if az:
                 self.mount_targets[az] = target
+            self.vpc_id = self.vpc_id or str(target.get("VpcId", ""))
+        described = self.client("efs").describe_file_systems(FileSystemId=self.record.efs.file_system_id)
+        self.file_system_tags = _tags(described["FileSystems"][0].get("Tags"))
+        subnet_ids = sorted({t["SubnetId"] for t in self.mount_targets.values()})
+        if subnet_ids:
+            acls = self.client("ec2").describe_network_acls(
+                Filters=[{"Name": "association.subnet-id", "Values": subnet_ids}]
+            )["NetworkAcls"]
+            for acl in acls:
+                for association in acl.get("Associations", []):
+                    if association.get("SubnetId") in subnet_ids:
+                        self.network_acls[association["SubnetId"]] = acl["NetworkAclId"]
 
     def _read_instance_profile(self) -> None:
         arn = self.record.launch_spec.instance_profile_arn
@@ -409,7 +441,16 @@ class _Facts:
             *self._group_checks(),
             *self._target_group_checks(),
             self._old_instance_check(),
+            *self._fence_checks(),
         ]
+
+    def _fence_checks(self) -> list[Check]:
+        if self.old is None or self.file_system_problem:
+            return []
+        found = fence_topology.check(
+            self.client, self.old, self.record.efs.file_system_id, self.record.target_group_arns
+        )
+        return [Check(name=f"fence: {f.subject}", status=Status.WARNING, detail=f.detail) for f in found]
 
     def _image_check(self) -> Check:
         image_id = self.record.launch_spec.image_id
@@ -590,15 +631,12 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
     )
     instance = facts.arn("ec2", f"instance/{record.current_instance_id}")
     blackhole = facts.arn("ec2", f"security-group/{record.blackhole_security_group_id}")
-    describe_fence = _Need(
-        ("ec2:DescribeInstances", "ec2:DescribeNetworkInterfaces", "elasticloadbalancing:DescribeTargetHealth"), ("*",)
-    )
     old_tags = _tags((facts.old or {}).get("Tags"))
     deregister = [
         _Need(("elasticloadbalancing:DeregisterTargets",), (arn,), _resource_tag(tags), "target group")
         for arn, tags in facts.target_groups.items()
     ]
-    # The replacement carries the launch request's tags, so its fence is judged by those.
+    # The replacement carries the launch request's tags: what its permissions are judged by.
     new_tags = _tags(
         next((s["Tags"] for s in request.get("TagSpecifications", []) if s["ResourceType"] == "instance"), [])
     )
@@ -611,7 +649,12 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
             ),
         ]
         return [table, write, publish, *admit]
-    if step == "isolate_old_instance":
+    efs_resource = facts.arn("elasticfilesystem", f"file-system/{record.efs.file_system_id}")
+    efs_tag = _resource_tag(facts.file_system_tags)
+    vpc = (("ec2:Vpc", facts.arn("ec2", f"vpc/{facts.vpc_id}")),) if facts.vpc_id else ()
+    acls = tuple(facts.arn("ec2", f"network-acl/{acl}") for acl in sorted(set(facts.network_acls.values())))
+    read_efs = _Need(("elasticfilesystem:DescribeMountTargets",), (efs_resource,), (), "file system")
+    if step == "cut_off_instances":
         interfaces = [
             _Need(
                 ("ec2:ModifyNetworkInterfaceAttribute",),
@@ -621,19 +664,100 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
             )
             for eni, tags in facts.interfaces.items()
         ]
-        old = [_Need(("ec2:CreateTags",), (instance,), _resource_tag(old_tags), "old instance")] if facts.old else []
+        old = (
+            [
+                _Need(
+                    ("ec2:CreateTags", "ec2:TerminateInstances", "ec2:StopInstances"),
+                    (instance,),
+                    _resource_tag(old_tags),
+                    "old instance",
+                )
+            ]
+            if facts.old
+            else []
+        )
+        shared = [t for t in facts.mount_targets.values() if facts.old and t["SubnetId"] == facts.old.get("SubnetId")]
+        delete = (
+            [
+                _Need(("elasticfilesystem:DeleteMountTarget",), (efs_resource,), efs_tag, "file system"),
+                _Need(
+                    ("ec2:DeleteNetworkInterface",),
+                    tuple(facts.arn("ec2", f"network-interface/{t.get('NetworkInterfaceId', '*')}") for t in shared),
+                    vpc,
+                    "mount target's interface",
+                ),
+            ]
+            if shared
+            else []
+        )
         return [
             table,
             write,
-            describe_fence,
+            _Need(
+                (
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeNetworkAcls",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                ),
+                ("*",),
+            ),
+            _Need(
+                ("elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeMountTargetSecurityGroups"),
+                (efs_resource,),
+                (),
+                "file system",
+            ),
             *interfaces,
             _Need(("ec2:ModifyNetworkInterfaceAttribute",), (blackhole,), (), "blackhole group"),
             *old,
             *deregister,
+            *(
+                [_Need(("ec2:CreateNetworkAclEntry",), acls, vpc, "network ACLs of the mount targets' subnets")]
+                if acls
+                else []
+            ),
+            *delete,
         ]
-    if step == "terminate_old_instance":
-        terminate = [_Need(("ec2:TerminateInstances",), (instance,), _resource_tag(old_tags), "old instance")]
-        return [table, _Need(("ec2:DescribeInstances",), ("*",)), *(terminate if facts.old else [])]
+    if step == "confirm_fence":
+        describe = (
+            "ec2:DescribeInstances",
+            "ec2:DescribeNetworkAcls",
+            "elasticloadbalancing:DescribeTargetHealth",
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
+        )
+        return [table, write, _Need(describe, ("*",)), read_efs]
+    if step == "release_fences":
+        subnets = tuple(
+            facts.arn("ec2", f"subnet/{t['SubnetId']}") for t in facts.mount_targets.values() if t.get("SubnetId")
+        )
+        return [
+            table,
+            write,
+            _Need(
+                (
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeNetworkAcls",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeNetworkInterfaces",
+                ),
+                ("*",),
+            ),
+            *(
+                [_Need(("ec2:DeleteNetworkAclEntry",), acls, vpc, "network ACLs of the mount targets' subnets")]
+                if acls
+                else []
+            ),
+            read_efs,
+            _Need(("elasticfilesystem:CreateMountTarget",), (efs_resource,), efs_tag, "file system"),
+            _Need(
+                ("ec2:CreateNetworkInterface",),
+                (facts.arn("ec2", "network-interface/*"), *subnets),
+                vpc,
+                "a mount target's interface",
+            ),
+        ]
     if step == "launch_replacement":
         return [table, _Need(("ec2:DescribeInstances",), ("*",)), *_launch_needs(facts, request)]
     if step == "check_replacement":
@@ -653,26 +777,7 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
         retarget = [_Need(("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"), alarms)] if alarms else []
         return [table, write, publish, *retarget]
     if step == "rollback_replacement":
-        replacement = _resource_tag(new_tags)
-        return [
-            table,
-            write,
-            describe_fence,
-            _Need(
-                ("ec2:ModifyNetworkInterfaceAttribute",),
-                (facts.arn("ec2", "network-interface/*"),),
-                replacement,
-                "replacement's network interfaces",
-            ),
-            _Need(("ec2:ModifyNetworkInterfaceAttribute",), (blackhole,), (), "blackhole group"),
-            _Need(
-                ("ec2:CreateTags", "ec2:TerminateInstances"),
-                (facts.arn("ec2", "instance/*"),),
-                replacement,
-                "replacement",
-            ),
-            *deregister,
-        ]
+        return [table, write]
     if step == "fail_failover":
         return [
             table,

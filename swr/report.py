@@ -260,6 +260,7 @@ class Route:
     edge: Edge
     points: list[tuple[float, float, str]]  # x, y, tangent ("v" vertical, "h" horizontal)
     back: bool
+    drop: bool = False  # leaves a state shorter than its layer: straight down to the layer's bottom first
 
 
 @dataclass
@@ -431,7 +432,9 @@ def lay_out(graph: Graph, *, entry: bool = False) -> Drawing:
         at = layer[name]
         return centre[name] - left, tops[at], tops[at] + heights[at]
 
-    routes = [_route(edge, nodes, [slot(h) for h in hops[id(edge)]], id(edge) in back) for edge in edges]
+    routes = [
+        _route(edge, nodes, [slot(h) for h in hops[id(edge)]], id(edge) in back, slot(edge.source)[2]) for edge in edges
+    ]
     _spread_ports(routes, nodes)
     return Drawing(right - left, height, nodes, routes)
 
@@ -581,7 +584,9 @@ def _spread(wanted: list[float], gaps: list[float], weights: list[float]) -> lis
     return [s + o for s, o in zip(shifted, offsets, strict=True)]
 
 
-def _route(edge: Edge, nodes: Mapping[str, Placed], slots: list[tuple[float, float, float]], back: bool) -> Route:
+def _route(
+    edge: Edge, nodes: Mapping[str, Placed], slots: list[tuple[float, float, float]], back: bool, layer_bottom: float
+) -> Route:
     source, target = nodes[edge.source], nodes[edge.target]
     if edge.source == edge.target:  # a state that loops on itself: a bulge on its right
         right = source.x + source.w
@@ -589,10 +594,15 @@ def _route(edge: Edge, nodes: Mapping[str, Placed], slots: list[tuple[float, flo
         return Route(edge, points, True)
     if not back:
         points = [(source.cx, source.y + source.h, "v")]
+        # A state beside a taller one (a container) leaves straight down to the bottom of its
+        # layer: heading for the next layer at once would cut through its neighbour.
+        drop = layer_bottom > source.y + source.h + 1
+        if drop:
+            points.append((source.cx, layer_bottom, "v"))
         for x, top, bottom in slots:
             points += [(x, top, "v"), (x, bottom, "v")]
         points.append((target.cx, target.y, "v"))
-        return Route(edge, points, False)
+        return Route(edge, points, False, drop)
     # A back edge leaves the lower state by the side facing its rail and comes back up to the
     # upper state's side: it never runs through the states between them.
     rail_x = slots[0][0] if slots else max(source.x + source.w, target.x + target.w) + 30
@@ -615,7 +625,8 @@ def _spread_ports(routes: list[Route], nodes: Mapping[str, Placed]) -> None:
     for route in routes:
         if route.back:
             continue
-        ends.setdefault((route.edge.source, "out"), {}).setdefault(route.points[1][0], []).append((route, 0))
+        first = 2 if route.drop else 1  # the first point past the state (and its drop)
+        ends.setdefault((route.edge.source, "out"), {}).setdefault(route.points[first][0], []).append((route, 0))
         ends.setdefault((route.edge.target, "in"), {}).setdefault(route.points[-2][0], []).append((route, -1))
     for (name, _), by_x in ends.items():
         if len(by_x) < 2:
@@ -625,8 +636,10 @@ def _spread_ports(routes: list[Route], nodes: Mapping[str, Placed]) -> None:
         for number, far_x in enumerate(sorted(by_x)):
             x = node.cx - span / 2 + span * number / (len(by_x) - 1)
             for route, index in by_x[far_x]:
-                _, y, tangent = route.points[index]
-                route.points[index] = (x, y, tangent)
+                moved = [index, 1] if index == 0 and route.drop else [index]
+                for at in moved:
+                    _, y, tangent = route.points[at]
+                    route.points[at] = (x, y, tangent)
 
 
 # --- drawing ----------------------------------------------------------------------------------

@@ -43,7 +43,11 @@ class ResumeResult:
     note: str
 
 
-def resume(client: Client, stack: StackOutputs, app: str, requested_by: str) -> ResumeResult:
+def resume(
+    client: Client, stack: StackOutputs, app: str, requested_by: str, confirm_fenced: str | None = None
+) -> ResumeResult:
+    """``confirm_fenced``: the operator's reason for taking the old instance to be down, where
+    swr could not prove it cut off (recorded with who; its fence then counts as confirmed)."""
     record = RecordStore(stack.RecordTableName, client("dynamodb")).get(app)
     if record is None:
         raise NotRegistered(f"application {app!r} is not registered (no record in table {stack.RecordTableName})")
@@ -53,9 +57,12 @@ def resume(client: Client, stack: StackOutputs, app: str, requested_by: str) -> 
         status = str(sfn.describe_execution(executionArn=interrupted)["status"])
         if status == "RUNNING":
             raise FailoverInProgress(f"the failover of {app} is running ({interrupted}): nothing to resume")
-        redriven, note = _redrive(sfn, interrupted)
-        if redriven:
-            return ResumeResult(app, interrupted, status, "redrive", interrupted, note)
+        if confirm_fenced:
+            note = "a redrive would fence again without the confirmation: continuing with a new execution"
+        else:
+            redriven, note = _redrive(sfn, interrupted)
+            if redriven:
+                return ResumeResult(app, interrupted, status, "redrive", interrupted, note)
     elif record.state is AppState.FAILED and record.history and record.history[-1].outcome == "failed":
         interrupted = record.history[-1].execution
         status = "FAILED"
@@ -67,6 +74,9 @@ def resume(client: Client, stack: StackOutputs, app: str, requested_by: str) -> 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     name = f"resume-{app[: 80 - len('resume--') - len(stamp)]}-{stamp}"
     payload = {"kind": "resume", "app": app, "interrupted": interrupted, "requested_by": requested_by}
+    if confirm_fenced:
+        payload["confirm_fenced"] = confirm_fenced
+        note += f"; {requested_by} confirms {record.current_instance_id} down: {confirm_fenced}"
     arn = str(
         sfn.start_execution(stateMachineArn=stack.StateMachineArn, name=name, input=json.dumps(payload))["executionArn"]
     )

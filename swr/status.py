@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from handlers.core.record import AppRecord, FailoverSummary, Lease, Maintenance
+from handlers.core.record import AppRecord, FailoverSummary, Fence, Lease, Maintenance
 from handlers.core.record_store import RecordStore
 from swr.onboarding import Client
 from swr.stack import USABLE_STATUSES, StackOutputs
@@ -39,6 +39,7 @@ class AppStatus(BaseModel):
     last_failover: FailoverSummary | None = None
     last_failover_seconds: float | None = None
     alarms: dict[str, str] = {}
+    fences: list[str] = []  # what each fence still holds against an instance, and until when
 
 
 def discover_stacks(cloudformation: Any) -> list[tuple[str, StackOutputs]]:
@@ -77,6 +78,21 @@ def status_of(client: Client, stack_name: str, stack: StackOutputs) -> AppStatus
         last_failover=last,
         last_failover_seconds=last.duration_seconds if last else None,
         alarms=_alarms(client, record),
+        fences=[_fence(f) for f in record.fences],
+    )
+
+
+def _fence(fence: Fence) -> str:
+    held = [f"{len(fence.acl_entries)} network ACL deny entries (until it is terminated)"] if fence.acl_entries else []
+    held += [
+        f"mount target {r.mount_target_id} deleted in {r.subnet_id} (until it can open no new NFS session)"
+        for r in fence.removed_mount_targets
+    ]
+    proof = "cut off: " + "; ".join(fence.cut) if fence.confirmed_at else "not proven cut off"
+    if fence.operator is not None:
+        proof += f"; {fence.operator.by} confirmed it down: {fence.operator.reason}"
+    return (
+        f"{fence.instance_id} ({fence.instance_state or '?'}) is fenced, {proof}; holds {', '.join(held) or 'nothing'}"
     )
 
 

@@ -390,7 +390,7 @@ def _status_text(step: Step) -> str:
 
 
 def render(timeline: Timeline) -> list[str]:
-    """Text lines: one per state, ``+ 12.0s  IsolateOldInstance  3.1s  ok``, failures with
+    """Text lines: one per state, ``+ 12.0s  CutOffInstances  3.1s  ok``, failures with
     their error and cause, then the total."""
     clock = "simulated seconds" if timeline.clock == "simulated" else "seconds"
     lines = [f"execution {timeline.name}  {timeline.status}  ({clock} from its start)"]

@@ -7,18 +7,20 @@ from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
-from handlers.core import lease, notifications
+from handlers.core import clock, lease, notifications
 from handlers.core.aws import api_call, client
 from handlers.core.errors import AwsThrottled, AwsUnavailable, RecordConflict
-from handlers.core.fencing import FENCED_BY_TAG
+from handlers.core.fence.instances import FENCED_BY_TAG
 from handlers.core.launching import APP_TAG
-from handlers.core.record import AppRecord, AppState
+from handlers.core.record import AppRecord, AppState, Fence, OperatorConfirmation
 from handlers.core.record_store import RecordStore
 from handlers.core.resumption import Continuation, continuation
 from handlers.core.steps import Admission, AdmitInput, Decision, FailoverPlan, Route
 from handlers.core.triggers import Trigger, TriggerKind, parse_trigger
 
 logger = logging.getLogger(__name__)
+# A fenced instance in one of these states can have (some of) its fence released.
+RELEASING_STATES = frozenset({"terminated", "stopped"})
 
 
 def admit(request: AdmitInput, store: RecordStore) -> Admission:
@@ -34,10 +36,14 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
     if app is None:
         return decide(Decision.IGNORE, f"{_subject(trigger)} does not belong to a protected application")
     if trigger.kind is TriggerKind.EC2_STATE_CHANGE and FENCED_BY_TAG in tags:
-        return decide(
-            Decision.IGNORE,
-            f"{_subject(trigger)} is {trigger.ec2_state} because swr fenced it ({tags[FENCED_BY_TAG]})",
-        )
+        because = f"{_subject(trigger)} is {trigger.ec2_state} because swr fenced it ({tags[FENCED_BY_TAG]})"
+        record = store.get(app) if trigger.ec2_state in RELEASING_STATES else None
+        fence = record.fence_of(trigger.instance_id or "") if record is not None else None
+        if fence is not None and fence.holds_anything:
+            # Housekeeping, no lease: deny entries of a terminated instance would cut off the next
+            # instance given its address; a deleted mount target can come back.
+            return decide(Decision.RELEASE, f"{because}: releasing what its fence holds")
+        return decide(Decision.IGNORE, because)
 
     for _ in range(lease.CONFLICT_RETRIES):
         record = store.get(app)
@@ -57,6 +63,8 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
         else:
             taken = lease.take_over(record, request.execution)
         taken.remember_trigger(trigger.id)
+        if trigger.fence_confirmation:
+            _confirm_down(taken, trigger, request.execution)
         try:
             stored = store.save(taken)
         except RecordConflict:
@@ -66,6 +74,26 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
         _announce_start(app, request.execution, trigger, admission.plan)
         return admission
     raise RecordConflict(f"record of {app!r} kept changing while admitting {trigger.id}")
+
+
+def _confirm_down(record: AppRecord, trigger: Trigger, execution: str) -> None:
+    """Record the operator's word that the current (old) instance is down: its fence counts as
+    confirmed, with who and why, as Pacemaker's manual fence confirmation does."""
+    confirmation = OperatorConfirmation(
+        by=trigger.requested_by or "operator", reason=trigger.fence_confirmation or "", at=clock.now()
+    )
+    fence = record.fence_of(record.current_instance_id)
+    if fence is None:
+        fence = Fence(
+            instance_id=record.current_instance_id,
+            execution=execution,
+            az=record.current_az,
+            subnet_id="",
+            started_at=confirmation.at,
+            security_group_id=record.blackhole_security_group_id,
+        )
+        record.fences.append(fence)
+    fence.operator = confirmation
 
 
 def _continuation(trigger: Trigger, record: AppRecord) -> Continuation | None:

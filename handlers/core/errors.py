@@ -36,8 +36,9 @@ class AwsUnavailable(SwrError):
 
 
 # --- fence -----------------------------------------------------------------------------
-class IsolationNotConfirmed(SwrError):
-    """The old instance could not be shown to be isolated. Fail closed: no permit."""
+class FenceNotConfirmed(SwrError):
+    """An instance could not be shown cut off from the shared data and the clients within the
+    fence timeout. Fail closed: no permit; the cause says what was not cut."""
 
 
 # --- launch ----------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from handlers.core import alarms, clock, failover_metrics, fencing, launching, lease, notifications, permits, targets
-from handlers.core.errors import AlternateZonesExhausted, IsolationNotConfirmed, LeaseLost, RecordNotFound
+from handlers.core import alarms, clock, failover_metrics, launching, lease, notifications, permits, targets
+from handlers.core.errors import AlternateZonesExhausted, LeaseLost, RecordNotFound
+from handlers.core.fence import instances
 from handlers.core.record import AppRecord, AppState, FailoverSummary, Fence
 from handlers.core.record_store import RecordStore
 from handlers.core.resumption import INTERRUPTED
@@ -15,8 +16,6 @@ from handlers.core.steps import (
     FailInput,
     FailoverOutcome,
     FailoverPlan,
-    FenceInput,
-    FenceResult,
     FinaliseInput,
     HealthCheck,
     HealthInput,
@@ -34,36 +33,7 @@ def _record(store: RecordStore, request: StepInput | ReplacementInput) -> AppRec
     return lease.require(store.get(request.app), request.execution)
 
 
-# --- fence branch ----------------------------------------------------------------------
-def isolate_old_instance(request: FenceInput, store: RecordStore) -> FenceResult:
-    record = _record(store, request)
-    fence = fencing.isolate(
-        request.plan.old_instance_id,
-        record.blackhole_security_group_id,
-        record.target_group_arns,
-        request.execution,
-    )
-
-    def on_record(r: AppRecord) -> None:
-        r.fence = Fence(
-            instance_id=fence.instance_id,
-            generation=request.plan.generation,
-            isolated_at=fence.isolated_at or clock.now(),
-            security_group_id=fence.security_group_id,
-        )
-
-    lease.update(store, request.app, request.execution, on_record)
-    return fence
-
-
-def terminate_old_instance(request: FenceInput, store: RecordStore) -> FenceResult:
-    _record(store, request)
-    if request.fence is None or not request.fence.isolated:
-        # Never terminate what was not isolated first: a half-dead instance keeps its data safe.
-        raise IsolationNotConfirmed(f"{request.plan.old_instance_id} has no confirmed isolation")
-    return fencing.terminate(request.fence)
-
-
+# --- fence branch: handlers/core/fence/ (CutOffInstances, ConfirmFence) ------------------
 # --- launch ----------------------------------------------------------------------------
 def launch_replacement(request: StepInput, store: RecordStore) -> Replacement:
     return launching.launch(_record(store, request), request.plan, request.execution)
@@ -96,6 +66,11 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
     record = _record(store, request)
     alarms.retarget(record.alarm_names, replacement.instance_id)
     finished = clock.now()
+    fenced = [
+        f"{f.instance_id} ({f.instance_state or '?'}): {'; '.join(f.cut)}"
+        for f in record.fences
+        if f.instance_id in request.plan.to_fence
+    ]
     summary = FailoverSummary(
         execution=request.execution,
         trigger=request.trigger.summary,
@@ -108,6 +83,7 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
         finished_at=finished,
         attempts=request.plan.attempt,
         step_seconds=_step_seconds(request, finished),
+        fenced=fenced,
     )
 
     def recovered(r: AppRecord) -> None:
@@ -130,6 +106,7 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
         generation=stored.generation,
         duration_seconds=summary.duration_seconds,
         step_seconds=summary.step_seconds,
+        fenced=fenced,
     )
     notifications.publish(notifications.SUCCEEDED, outcome.model_dump(mode="json"))
     failover_metrics.record_recovered(outcome)
@@ -137,16 +114,11 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
 
 
 def rollback_replacement(request: RollbackInput, store: RecordStore) -> FailoverPlan:
-    """Fence a replacement that did not make it, then plan the next attempt in another AZ."""
-    record = _record(store, request)
+    """Take the permit back from a replacement that did not make it and plan the next attempt in
+    another AZ. The replacement joins the instances the fence branch cuts off (FenceAndLaunch
+    runs again): it may have mounted the data and started the workload, and the next replacement
+    gets no permit before it is cut off."""
     replacement = request.takeover.replacement
-    fence = fencing.isolate(
-        replacement.instance_id,
-        record.blackhole_security_group_id,
-        record.target_group_arns,
-        request.execution,
-    )
-    fencing.terminate(fence)
 
     def next_generation(r: AppRecord) -> None:
         # Once per replacement, so a retried rollback does not skip a generation.
@@ -165,13 +137,13 @@ def rollback_replacement(request: RollbackInput, store: RecordStore) -> Failover
             if request.error.Error == INTERRUPTED
             else [*request.plan.tried_azs, replacement.az],
             "generation": stored.generation,
+            "rolled_back": list(dict.fromkeys([*request.plan.rolled_back, replacement.instance_id])),
         }
     )
     if not launching.remaining_azs(stored, plan):
         raise AlternateZonesExhausted(
             f"replacement {replacement.instance_id} in {replacement.az} failed ({request.error.Error}:"
-            f" {readable_cause(request.error.Cause)}); it was fenced and no AZ is left to try"
-            f" (tried {', '.join(plan.tried_azs)})"
+            f" {readable_cause(request.error.Cause)}) and no AZ is left to try (tried {', '.join(plan.tried_azs)})"
         )
     return plan
 
@@ -189,7 +161,7 @@ def fail(request: FailInput, store: RecordStore) -> StepError:
             if instance["InstanceId"] == permitted:
                 actions.append(f"left {permitted} running: it holds the start permit")
                 continue
-            fencing.terminate_instance(instance["InstanceId"])
+            instances.terminate_instance(instance["InstanceId"])
             actions.append(f"terminated unpermitted replacement {instance['InstanceId']}")
     if held and record is not None and request.plan is not None:
         summary = FailoverSummary(
@@ -214,6 +186,8 @@ def fail(request: FailInput, store: RecordStore) -> StepError:
         actions.append(f"record of {request.app!r} set FAILED and lease released")
     elif not held:
         actions.append("record left untouched: this execution does not hold the lease")
+    if record is not None:
+        actions += [_holding(f) for f in record.fences if f.execution == request.execution]
     notifications.publish(
         notifications.FAILED,
         {"app": request.app, "execution": request.execution, "error": request.error.Error, "cause": cause},
@@ -237,10 +211,24 @@ def _step_seconds(request: FinaliseInput, finished: datetime) -> dict[str, float
     plan, takeover = request.plan, request.takeover
     marks: dict[str, tuple[datetime | None, datetime | None]] = {
         "detect": (request.trigger.observed_at, plan.started_at),
-        "isolate": (plan.started_at, takeover.fence.isolated_at),
+        "fence": (plan.started_at, takeover.fence.confirmed_at),
         "launch_to_running": (takeover.replacement.launched_at, takeover.replacement.running_at),
         "boot_gate": (takeover.replacement.running_at, request.boot.started_at),
         "healthy": (request.health.registered_at, request.health.healthy_at),
         "total": (plan.started_at, finished),
     }
     return {name: round((end - start).total_seconds(), 1) for name, (start, end) in marks.items() if start and end}
+
+
+def _holding(fence: Fence) -> str:
+    """What a failed failover leaves standing against an instance it fenced (it stays so)."""
+    held = [f"{len(fence.acl_entries)} network ACL deny entries"] if fence.acl_entries else []
+    held += [f"mount target {r.mount_target_id} deleted" for r in fence.removed_mount_targets]
+    if fence.isolated_at:
+        held.append(f"interfaces in {fence.security_group_id}")
+    if fence.power:
+        held.append(f"{fence.power} requested")
+    proof = "cut off" if fence.confirmed_at else "not proven cut off"
+    return (
+        f"{fence.instance_id} ({fence.instance_state or '?'}, {proof}) keeps its fence: {', '.join(held) or 'nothing'}"
+    )

@@ -10,7 +10,7 @@ metric              unit     dimensions                one datum per
 ``FailoverDuration`` Seconds App, Outcome              failover: lease taken to end (the RTO
                                                        once detection is added)
 ``StepDuration``    Seconds  App, Step                 phase of a recovered failover: detect,
-                                                       isolate, launch_to_running, boot_gate,
+                                                       fence, launch_to_running, boot_gate,
                                                        healthy
 ==================  =======  ========================  ==========================================
 
@@ -48,7 +48,7 @@ FAILOVER_DURATION = "FailoverDuration"
 STEP_DURATION = "StepDuration"
 RECOVERED, FAILED = "recovered", "failed"
 # FailoverOutcome.step_seconds keys that become StepDuration; "total" is FailoverDuration.
-STEPS = ("detect", "isolate", "launch_to_running", "boot_gate", "healthy")
+STEPS = ("detect", "fence", "launch_to_running", "boot_gate", "healthy")
 
 # What the dashboard and the tests may rely on: metric name -> its dimension names.
 DIMENSIONS: dict[str, tuple[str, ...]] = {

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from handlers.core import clock
 from handlers.core.aws import api_call, client, error_code
 from handlers.core.errors import AlternateZonesExhausted, NoCapacity, ReplacementNotRunning
-from handlers.core.fencing import state_of
+from handlers.core.fence.instances import state_of
 from handlers.core.record import AppRecord
 from handlers.core.steps import FailoverPlan, Replacement
 

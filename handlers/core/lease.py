@@ -19,12 +19,12 @@ CONFLICT_RETRIES = 5
 
 def take(record: AppRecord, execution: str) -> AppRecord:
     """The record as it is once ``execution`` holds the lease for a new generation."""
-    return _held_by(record, execution, generation=record.generation + 1, fence=None)
+    return _held_by(record, execution, generation=record.generation + 1)
 
 
 def take_over(record: AppRecord, execution: str) -> AppRecord:
     """The record once ``execution`` continues a stopped execution's failover: same
-    generation, fence and permit (they describe work that still stands), new holder."""
+    generation and permit (they describe work that still stands), new holder."""
     return _held_by(record, execution)
 
 

@@ -1,4 +1,5 @@
-"""The start permit: written only when the old instance's isolation is on record."""
+"""The start permit: written only when every instance the failover replaces is proven cut off
+(handlers/core/fence/confirmation.py) by this failover's execution."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ def issue(request: PermitInput, store: RecordStore) -> AppRecord:
     replacement = request.takeover.replacement
 
     def grant(record: AppRecord) -> None:
-        fence = record.fence
-        if fence is None or fence.instance_id != request.plan.old_instance_id:
-            raise PermitRefused(
-                f"no confirmed isolation of the old instance {request.plan.old_instance_id} on record;"
-                f" {replacement.instance_id} must not start the workload"
-            )
+        for instance_id in request.plan.to_fence:
+            fence = record.fence_of(instance_id)
+            if fence is None or fence.confirmed_in != request.execution:
+                raise PermitRefused(
+                    f"{instance_id} is not proven cut off from the shared data and the clients by this failover;"
+                    f" {replacement.instance_id} must not start the workload"
+                )
         if record.generation != replacement.generation:
             raise PermitRefused(
                 f"{replacement.instance_id} was launched for generation {replacement.generation},"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 AppName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
@@ -68,14 +68,65 @@ class Lease(_Model):
     expires_at: datetime
 
 
+class AclEntry(_Model):
+    """A deny entry swr put in a network ACL to cut an instance's address off. Removed once the
+    instance is terminated: its address goes back to the subnet and will be reused."""
+
+    network_acl_id: str
+    rule_number: int
+    egress: bool
+    cidr: str
+
+
+class RemovedMountTarget(_Model):
+    """A mount target in the fenced instance's own subnet, deleted to break its NFS session
+    (network ACLs do not see traffic inside a subnet); created again once that is safe."""
+
+    mount_target_id: str
+    file_system_id: str
+    subnet_id: str
+    az: str
+    security_groups: list[str] = Field(default_factory=list)
+
+
+class OperatorConfirmation(_Model):
+    """An operator's word that an instance is down, given where swr could not prove it (as
+    Pacemaker's manual fence confirmation): who, why, when."""
+
+    by: str
+    reason: str
+    at: datetime
+
+
 class Fence(_Model):
-    """Proof that an instance was isolated; a permit is only issued after one exists for
-    the instance being replaced."""
+    """How one instance is cut off from the shared data and the clients: what swr did to it,
+    and when the cut was confirmed. A permit is issued only when every instance the failover
+    replaces has a fence confirmed by that failover's execution."""
 
     instance_id: str
-    generation: int
-    isolated_at: datetime
+    execution: str  # the execution that fences it
+    az: str
+    subnet_id: str
+    addresses: list[str] = Field(default_factory=list)
+    started_at: datetime
     security_group_id: str
+    isolated_at: datetime | None = None  # every interface in the blackhole group
+    registered_in: list[str] = Field(default_factory=list)  # target groups it was (being) served by
+    acl_entries: list[AclEntry] = Field(default_factory=list)
+    removed_mount_targets: list[RemovedMountTarget] = Field(default_factory=list)
+    power: str = ""  # what swr asked of EC2: "terminate", or "stop" once terminate was refused
+    instance_state: str = ""  # as last seen
+    unanswered: str | None = None  # the instance's AZ did not answer the last call about it: why
+    attempts: list[str] = Field(default_factory=list)  # what did not work, last round
+    confirmed_at: datetime | None = None
+    confirmed_in: str | None = None  # the execution whose ConfirmFence saw every path cut
+    cut: list[str] = Field(default_factory=list)  # how each path is cut, as last confirmed
+    operator: OperatorConfirmation | None = None
+
+    @property
+    def holds_anything(self) -> bool:
+        """Something in the account still stands for this fence and must be undone later."""
+        return bool(self.acl_entries or self.removed_mount_targets)
 
 
 class Permit(_Model):
@@ -100,6 +151,7 @@ class FailoverSummary(_Model):
     attempts: int = 1
     step_seconds: dict[str, float] = Field(default_factory=dict)
     cause: str | None = None
+    fenced: list[str] = Field(default_factory=list)  # each replaced instance: its state, how it was cut off
 
     @property
     def duration_seconds(self) -> float:
@@ -117,6 +169,9 @@ class AppRecord(_Model):
     alarm_names: list[str] = Field(default_factory=list)
     blackhole_security_group_id: str
     health_timeout_seconds: int = Field(default=600, ge=30)
+    # How long the fence may take to prove the old instance cut off before the failover fails
+    # closed: fence_aws recommends 240-600 s fence timeouts; a 300 s deregistration delay fits.
+    fence_timeout_seconds: int = Field(default=600, ge=60)
     lease_seconds: int = Field(default=3600, ge=300)
 
     # runtime
@@ -126,12 +181,23 @@ class AppRecord(_Model):
     current_az: str
     generation: int = 0
     lease: Lease | None = None
-    fence: Fence | None = None
+    fences: list[Fence] = Field(default_factory=list)  # until released; across failovers
     permit: Permit | None = None
     failure_cause: str | None = None
     recent_triggers: list[str] = Field(default_factory=list)
     history: list[FailoverSummary] = Field(default_factory=list)
     version: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _before_fences(cls, data: Any) -> Any:
+        # Records written before fences were a list kept one proof of isolation under "fence".
+        if isinstance(data, dict) and "fence" in data:
+            return {key: value for key, value in data.items() if key != "fence"}
+        return data
+
+    def fence_of(self, instance_id: str) -> Fence | None:
+        return next((f for f in self.fences if f.instance_id == instance_id), None)
 
     def lease_held_by(self, execution: str) -> bool:
         return self.lease is not None and self.lease.holder == execution

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -70,6 +71,18 @@ class RecordStore:
             f"record of {record.app!r} changed since version {record.version}",
         )
         return stored
+
+    def update(self, app: str, change: Callable[[AppRecord], None], attempts: int = 5) -> AppRecord:
+        """Read-modify-write without a lease (housekeeping that any execution may do), retrying
+        when another writer came first."""
+        for _ in range(attempts):
+            record = self.require(app)
+            change(record)
+            try:
+                return self.save(record)
+            except RecordConflict:
+                continue
+        raise RecordConflict(f"record of {app!r} kept changing")
 
     def delete(self, record: AppRecord) -> None:
         """Remove ``record`` if nobody wrote since it was read (an unregister must not lose

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from handlers.core.aws import api_call, client
-from handlers.core.fencing import state_of
+from handlers.core.fence.instances import state_of
 from handlers.core.record import AppRecord
 from handlers.core.steps import BootReport, FailoverPlan, Route, StepError, Takeover
 

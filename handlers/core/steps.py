@@ -24,6 +24,7 @@ class Decision(StrEnum):
     PROCEED = "proceed"
     IGNORE = "ignore"
     IN_PROGRESS = "in_progress"
+    RELEASE = "release"  # a fenced instance is gone: undo what its fence holds (no lease)
 
 
 class Route(StrEnum):
@@ -44,6 +45,13 @@ class FailoverPlan(_Step):
     started_at: datetime
     attempt: int = 1
     tried_azs: list[str] = Field(default_factory=list)
+    # Replacements this failover rolled back: fenced like the old instance before any permit.
+    rolled_back: list[str] = Field(default_factory=list)
+
+    @property
+    def to_fence(self) -> list[str]:
+        """Every instance to cut off before the next replacement may start the workload."""
+        return list(dict.fromkeys([self.old_instance_id, *self.rolled_back]))
 
 
 class AdmitInput(_Step):
@@ -68,19 +76,49 @@ class Admission(_Step):
     error: StepError | None = None
 
 
-class FenceResult(_Step):
-    """$.fence inside the fence branch, $.takeover.fence after it."""
+class CutOff(BaseModel):
+    """What one round of CutOffInstances did to one instance, and what did not work."""
 
     instance_id: str
-    isolated: bool
-    isolated_at: datetime | None = None
-    security_group_id: str
-    network_interfaces: list[str] = Field(default_factory=list)
-    deregistered_from: list[str] = Field(default_factory=list)
-    instance_state: str
-    terminate_requested_at: datetime | None = None
-    checks: int = 0
-    note: str = ""
+    state: str
+    done: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
+class CutOffRound(_Step):
+    """$.cutoff in the fence branch."""
+
+    instances: list[CutOff]
+
+
+class PathCut(BaseModel):
+    """One way an instance reaches the shared data or the clients, and whether it is cut."""
+
+    path: str  # "efs via fsmt-... (address)", "clients via <target group>"
+    cut: bool
+    how: str
+
+
+class InstanceCut(BaseModel):
+    instance_id: str
+    state: str
+    cut: bool
+    paths: list[PathCut] = Field(default_factory=list)
+    note: str = ""  # powered off, or an operator's confirmation: then no path needs looking at
+
+    def summary(self) -> str:
+        if self.note:
+            return f"{self.instance_id}: {self.note}"
+        return f"{self.instance_id}: " + "; ".join(f"{p.path}: {p.how}" for p in self.paths)
+
+
+class FenceReport(_Step):
+    """$.fence in the fence branch (ConfirmFence), $.takeover.fence after it."""
+
+    instances: list[InstanceCut] = Field(default_factory=list)
+    confirmed: bool = False
+    confirmed_at: datetime | None = None
+    rounds: int = 0
 
 
 class Replacement(_Step):
@@ -101,7 +139,7 @@ class Replacement(_Step):
 
 
 class Takeover(_Step):
-    fence: FenceResult
+    fence: FenceReport
     replacement: Replacement
 
 
@@ -152,7 +190,7 @@ class StepInput(_Step):
 
 
 class FenceInput(StepInput):
-    fence: FenceResult | None = None
+    fence: FenceReport | None = None
 
 
 class ReplacementInput(_Step):
@@ -204,5 +242,18 @@ class FailoverOutcome(BaseModel):
     generation: int
     duration_seconds: float
     step_seconds: dict[str, float] = Field(default_factory=dict)
+    fenced: list[str] = Field(default_factory=list)  # each replaced instance: its state, how it was cut off
     error: str | None = None
     cause: str | None = None
+
+
+class ReleaseInput(_Step):
+    app: str
+    execution: str
+
+
+class ReleaseReport(BaseModel):
+    """$.released: what ReleaseFences undid, and the fences that still hold something."""
+
+    released: list[str] = Field(default_factory=list)
+    held: list[str] = Field(default_factory=list)

@@ -45,6 +45,9 @@ class Trigger(BaseModel):
     ec2_state: str | None = None
     force: bool = False  # a drill that overrides maintenance mode
     interrupted: str | None = None  # a resume: the execution whose failover it continues
+    requested_by: str | None = None  # a drill or a resume: the operator
+    # A resume: the operator has confirmed by other means that the old instance is down.
+    fence_confirmation: str | None = None
 
     @property
     def is_fault(self) -> bool:
@@ -103,6 +106,8 @@ class _Resume(BaseModel):
     app: str = Field(min_length=1)
     interrupted: str = Field(pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$")
     requested_by: str = "operator"
+    # Why the operator takes the old instance to be down, when swr could not prove it cut off.
+    confirm_fenced: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
 def parse_trigger(raw: Any, execution_name: str) -> Trigger:
@@ -132,18 +137,22 @@ def _drill(raw: dict[str, Any], execution_name: str) -> Trigger:
         id=execution_name,
         app=drill.app,
         summary=f"drill by {drill.requested_by}: {drill.reason}",
+        requested_by=drill.requested_by,
         force=drill.force,
     )
 
 
 def _resume(raw: dict[str, Any], execution_name: str) -> Trigger:
     resume = _Resume.model_validate(raw)
+    confirmed = f", confirming the old instance down: {resume.confirm_fenced}" if resume.confirm_fenced else ""
     return Trigger(
         kind=TriggerKind.RESUME,
         id=execution_name,
         app=resume.app,
         interrupted=resume.interrupted,
-        summary=f"resume by {resume.requested_by} of {resume.interrupted.rsplit(':', 1)[-1]}",
+        requested_by=resume.requested_by,
+        fence_confirmation=resume.confirm_fenced,
+        summary=f"resume by {resume.requested_by} of {resume.interrupted.rsplit(':', 1)[-1]}{confirmed}",
     )
 
 

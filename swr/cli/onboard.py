@@ -89,9 +89,15 @@ def _register(args: argparse.Namespace) -> int:
     with operation_errors(aws):
         result = onboarding.register(aws.client, stack, registration)
     if args.json:
-        print(json.dumps({"actions": result.actions, "record": result.record.model_dump(mode="json")}, indent=2))
+        registered = {
+            "actions": result.actions,
+            "warnings": result.warnings,
+            "record": result.record.model_dump(mode="json"),
+        }
+        print(json.dumps(registered, indent=2))
     else:
         print_lines(result.actions)
+        print_lines([f"warning  fence: {warning}" for warning in result.warnings])
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from swr.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     Aws,
     CliError,
     Command,
@@ -47,6 +48,13 @@ def register(command: Command) -> None:
     resume.add_argument(
         "--warp", type=positive, default=1.0, help="the endpoint's time warp, for --wait's timeline (1)"
     )
+    resume.add_argument(
+        "--confirm-fenced",
+        action="store_true",
+        help="you have confirmed by other means that the old instance is down (swr could not prove it cut off):"
+        " its fence counts as confirmed, recorded with who and --reason",
+    )
+    resume.add_argument("--reason", default="", help="with --confirm-fenced: how you know, recorded on the fence")
     stack_options(resume)
 
 
@@ -108,6 +116,7 @@ def _status_lines(statuses: list[Any]) -> list[str]:
         for name, value in s.alarms.items():
             if value != "OK":
                 notes.append(f"{s.app}: alarm {name} is {value}")
+        notes += [f"{s.app}: {shorten(fence, 300)}" for fence in s.fences]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -155,11 +164,15 @@ def _resume(args: argparse.Namespace) -> int:
     from swr.resume import NothingToResume, resume
 
     app = valid_app(args.app)
+    if args.confirm_fenced and not args.reason.strip():
+        raise CliError("--confirm-fenced needs --reason: how you know the old instance is down", EXIT_USAGE)
+    if args.reason and not args.confirm_fenced:
+        raise CliError("--reason goes with --confirm-fenced", EXIT_USAGE)
     aws = Aws.from_args(args)
     stack = stack_outputs(aws, args.stack_name)
     with operation_errors(aws):
         try:
-            result = resume(aws.client, stack, app, requester())
+            result = resume(aws.client, stack, app, requester(), args.reason.strip() if args.confirm_fenced else None)
         except NothingToResume as error:
             if args.json:
                 print(json.dumps({"app": app, "resumed": False, "reason": str(error)}, indent=2))

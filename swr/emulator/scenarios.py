@@ -82,6 +82,7 @@ def _az_api_down(emu: Emulator) -> None:
     primary = emu.current()
     emu.faults.api_down_azs.add(primary.az)
     emu.sim.note(f"AZ {primary.az}: the EC2 and EFS APIs stop answering for its resources")
+    emu.sim.freeze_network_acls(primary.az)
     emu.sim.hang(primary, "a gray failure of its AZ: the application hangs, the instance stays on the network")
     _heartbeat_alarm(emu)
 

@@ -161,6 +161,7 @@ class Simulation:
         self._alarm_states: dict[str, str] = {}
         self._violated: set[tuple[str, ...]] = set()
         self._acls: tuple[dict[str, Any], NetworkAcls] | None = None
+        self._frozen_acls: dict[str, tuple[str, list[dict[str, Any]]]] = {}  # subnet -> ACL as last seen
         # AZs whose replacements start but never pass health checks (a broken dependency there).
         self.unhealthy_azs: set[str] = set()
         # AZs whose EFS mount target does not answer: the boot gate cannot mount there.
@@ -380,8 +381,18 @@ class Simulation:
             mount_targets=moto_bridge.mount_targets(self.world.file_system_id),
         )
 
+    def freeze_network_acls(self, az: str) -> None:
+        """The AZ's control plane stops answering: ACL changes made from now on do not reach its
+        subnets. Nothing documents how they would reach an impaired AZ, so none is assumed to."""
+        az_of = self.world.az_of_subnet()
+        with self._lock:
+            self._frozen_acls.update(
+                {s: acl for s, acl in moto_bridge.network_acls_by_subnet().items() if az_of.get(s) == az}
+            )
+        self.note(f"network ACL changes no longer reach the subnets of {az}")
+
     def _network_acls(self) -> NetworkAcls:
-        entries = moto_bridge.network_acls_by_subnet()
+        entries = {**moto_bridge.network_acls_by_subnet(), **self._frozen_acls}
         if self._acls is None or entries != self._acls[0]:
             self._acls = (entries, NetworkAcls(entries))
         return self._acls[1]

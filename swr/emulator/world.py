@@ -172,6 +172,12 @@ def launch_primary(client: Any, world: WorldInfo) -> str:
         MetadataOptions={"HttpTokens": "required", "InstanceMetadataTags": "enabled"},
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "demo-app"}]}],
     )["Instances"][0]
+    # Idle established connections tracked for 10 minutes, not the 5-day default (swr register
+    # and drill --dry-run point at the default).
+    client("ec2").modify_network_interface_attribute(
+        NetworkInterfaceId=instance["NetworkInterfaces"][0]["NetworkInterfaceId"],
+        ConnectionTrackingSpecification={"TcpEstablishedTimeout": 600},
+    )
     return str(instance["InstanceId"])
 
 

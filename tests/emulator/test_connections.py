@@ -195,3 +195,17 @@ def test_an_nlb_without_connection_termination_keeps_them_after_the_delay() -> N
         )
         settle(emu, 30 + 10)
         assert live(old, PathKind.CLIENTS) and old.serves_clients
+
+
+def test_an_az_whose_api_does_not_answer_keeps_the_network_acl_rules_it_had() -> None:
+    # Nothing documents how ACL changes reach an AZ whose control plane is impaired: the model
+    # assumes they do not (scenario az-api-down), for the subnets of that AZ only.
+    with unprotected() as emu:
+        old = primary(emu)
+        target = mount_target_of(emu, old.az)
+        emu.sim.freeze_network_acls(old.az)
+
+        deny_address(emu, old.address, target["SubnetId"])  # the mount target's subnet is in old.az too
+        settle(emu)
+
+        assert live(old, PathKind.EFS) and old.reaches_data

@@ -8,6 +8,7 @@ import pytest
 
 from handlers.core.record import AppState
 from swr.emulator import Emulator
+from swr.emulator.faults import SERVER_ERROR
 
 
 @pytest.fixture
@@ -64,3 +65,14 @@ def assert_safe(emu: Emulator) -> None:
             assert serving == [record.current_instance_id]
     else:
         assert len(serving) <= 1
+
+
+def fence_cannot_be_proven(emu: Emulator, fence_timeout_seconds: int = 60) -> None:
+    """No deny entry can be made and EC2 will not power the old instance off: the fence fails
+    closed once the record's fence timeout (shortened here) has passed."""
+    old = emu.store.require(emu.app).current_instance_id
+    emu.faults.add("ec2", "CreateNetworkAclEntry", SERVER_ERROR)
+    for action in ("TerminateInstances", "StopInstances"):
+        emu.faults.add("ec2", action, SERVER_ERROR, where=lambda params: old in (params.get("InstanceIds") or []))
+    record = emu.store.require(emu.app)
+    emu.store.save(record.model_copy(update={"fence_timeout_seconds": fence_timeout_seconds}))

@@ -10,19 +10,7 @@ import pytest
 from swr import cli
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        "rms-fault",
-        "instance-failure",
-        pytest.param(
-            "az-outage",
-            marks=pytest.mark.xfail(
-                strict=True, reason="the security-group fence permits the replacement while the old NFS session lives"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("scenario", ["rms-fault", "instance-failure", "az-outage"])
 def test_demo_recovers_and_reports_it_as_json(scenario: str, capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(["demo", "--json", "--scenario", scenario])
     out = capsys.readouterr().out
@@ -38,7 +26,7 @@ def test_demo_recovers_and_reports_it_as_json(scenario: str, capsys: pytest.Capt
     assert report["simulated_rto_seconds"] > 0
     assert report["invariant_violations"] == []
     names = [step["name"] for step in report["steps"]]
-    assert names.index("IsolateOldInstance") < names.index("IssuePermit") < names.index("FinaliseFailover")
+    assert names.index("ConfirmFence") < names.index("IssuePermit") < names.index("FinaliseFailover")
 
 
 def test_demo_recovers_while_the_apis_throttle_and_fail_at_random(capsys: pytest.CaptureFixture[str]) -> None:

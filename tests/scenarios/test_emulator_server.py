@@ -29,7 +29,7 @@ def test_an_operator_drills_and_inspects_through_the_emulator_endpoint(
 
     assert cli.main(["show", drill["execution_arn"], *where]) == 0
     shown = capsys.readouterr().out
-    assert "IsolateOldInstance" in shown and "IssuePermit" in shown
+    assert "CutOffInstances" in shown and "ConfirmFence" in shown and "IssuePermit" in shown
 
     record = emulator.store.require("demo")
     assert record.history[-1].trigger.startswith("drill by") and record.history[-1].outcome == "recovered"

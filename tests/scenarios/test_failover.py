@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import pytest
-
 from handlers.core.record import AppState, Maintenance
 from swr.emulator import Emulator
-from swr.emulator.faults import NO_CAPACITY, SERVER_ERROR, THROTTLING
-from tests.scenarios.conftest import assert_safe, finished, output, replacements, start
+from swr.emulator.faults import NO_CAPACITY, THROTTLING
+from tests.scenarios.conftest import assert_safe, fence_cannot_be_proven, finished, output, replacements, start
 
 SECOND_AZ, THIRD_AZ = "ap-northeast-1c", "ap-northeast-1d"
 
@@ -71,10 +69,6 @@ def test_instance_failure_is_detected_by_alarms_and_recovered_once(emulator: Emu
         assert dimensions["InstanceId"] == report["new"]["instance_id"], "alarm still watches the old instance"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the security-group fence permits the replacement while the old instance's NFS session is established",
-)
 def test_az_outage_moves_the_workload_out_of_the_failed_az(emulator: Emulator):
     report = recover(emulator, "az-outage")
     assert report["outcome"] == "recovered", report
@@ -173,14 +167,18 @@ def test_when_no_az_is_left_the_failover_ends_failed_and_a_drill_recovers_after_
     assert_safe(emulator)
 
 
-def test_when_isolation_cannot_be_confirmed_the_replacement_never_gets_a_permit(emulator: Emulator):
-    emulator.faults.add("ec2", "ModifyNetworkInterfaceAttribute", SERVER_ERROR)
+def test_when_the_fence_cannot_be_proven_the_replacement_never_gets_a_permit(emulator: Emulator):
+    fence_cannot_be_proven(emulator)
     emulator.inject("rms-fault")
     arn = emulator.wait_for_failover()
     described = finished(emulator, arn)
     assert described["status"] == "FAILED"
-    assert described["error"] == "IsolationNotConfirmed"
+    assert described["error"] == "FenceNotConfirmed"
+    old = emulator.primary_instance_id
+    assert f"{old} (running) is not cut off after 60 s" in described["cause"]
+    assert "network ACL" in described["cause"] and "lets 10.20.0." in described["cause"]
     assert "terminated unpermitted replacement" in described["cause"]
+    assert f"{old} (running, not proven cut off) keeps its fence" in described["cause"]
     assert "IssuePermit" not in entered(emulator, arn)
     record = emulator.store.require("demo")
     assert record.permit is None and record.state is AppState.FAILED

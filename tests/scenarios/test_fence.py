@@ -4,23 +4,22 @@ Each scenario keeps the old instance's connections as AWS documents them (a secu
 change does not cut what is established; swr/emulator/network.py), and the watcher judges
 safety from those connections: never two instances with the workload started that can both
 reach the shared data or clients, and no replacement mounting the data while the old instance
-can still reach it.
+can still reach it. With the security-group fence swr had before, every one of these broke that
+(see the history of this file); now each recovers, or fails closed with a cause.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from handlers.core.record import AppState
+from swr import status
 from swr.emulator import Emulator
-from tests.scenarios.conftest import assert_safe
-
-SG_ONLY = pytest.mark.xfail(
-    strict=True,
-    reason="the security-group fence permits the replacement while the old instance's NFS session is established",
-)
+from swr.resume import resume
+from tests.scenarios.conftest import assert_safe, finished, output
 
 
 @pytest.fixture
@@ -34,47 +33,128 @@ def failover(request: pytest.FixtureRequest) -> Iterator[tuple[Emulator, dict[st
         yield emu, report
 
 
-def old_connections(report: dict[str, Any]) -> dict[str, str]:
-    """Path -> how it ended, of the old instance's connections to the data and clients."""
-    return {line.split(" via ", 1)[0]: line for line in report["old"]["connections"]}
+def connection(report: dict[str, Any], path: str) -> str:
+    """How the old instance's connection on ``path`` (efs, clients, api) ended, or that it did not."""
+    return next(line for line in report["old"]["connections"] if line.startswith(f"{path} via "))
 
 
-@SG_ONLY
+def eventually(emu: Emulator, condition: Callable[[], bool], simulated_seconds: float) -> None:
+    deadline = emu.clock.now() + simulated_seconds
+    while not condition():
+        assert emu.clock.now() < deadline, "condition not met in simulated time"
+        emu.clock.sleep(5.0)
+
+
+def deny_entries(emu: Emulator, address: str) -> list[tuple[int, bool]]:
+    acls = emu.boto3_client("ec2").describe_network_acls()["NetworkAcls"]
+    return [(e["RuleNumber"], e["Egress"]) for a in acls for e in a["Entries"] if e.get("CidrBlock") == f"{address}/32"]
+
+
+def recovered_safely(emu: Emulator, report: dict[str, Any]) -> None:
+    assert report["invariant_violations"] == []
+    assert report["outcome"] == "recovered", report
+    assert report["new"]["az"] != report["old"]["az"]
+    assert_safe(emu)
+
+
 @pytest.mark.parametrize("failover", ["hung-instance"], indirect=True)
 def test_a_hung_instance_that_stays_on_the_network_is_cut_off_before_the_replacement_starts(
     failover: tuple[Emulator, dict[str, Any]],
 ) -> None:
     emu, report = failover
-    assert report["invariant_violations"] == []
-    assert report["outcome"] == "recovered", report
-    assert_safe(emu)
+    recovered_safely(emu, report)
+    # Its NFS session was cut by the network ACL, long before EC2 finished terminating it.
+    assert "network ACL" in connection(report, "efs") and "denies inbound from" in connection(report, "efs")
+    outcome = output(finished(emu, report["execution_arn"]))
+    (fenced,) = outcome["fenced"]
+    assert fenced.startswith(report["old"]["instance_id"]) and "denies it (rule" in fenced
 
 
-@SG_ONLY
 @pytest.mark.parametrize("failover", ["slow-shutdown"], indirect=True)
-def test_an_instance_stuck_shutting_down_is_cut_off_and_the_failover_does_not_wait_for_it(
+def test_an_instance_stuck_shutting_down_is_cut_off_and_released_once_it_is_terminated(
     failover: tuple[Emulator, dict[str, Any]],
 ) -> None:
     emu, report = failover
-    assert report["invariant_violations"] == []
-    assert report["outcome"] == "recovered", report
-    assert report["old"]["state"] == "shutting-down"
+    recovered_safely(emu, report)
+    old = emu.instance(report["old"]["instance_id"])
+    assert old.state == "shutting-down"  # the failover did not wait for EC2
+    assert "network ACL" in connection(report, "efs")
+    # Its deny entries stay while it may still run, and go once it is terminated: its address
+    # returns to the subnet.
+    (fence,) = emu.store.require(emu.app).fences
+    assert fence.instance_id == old.instance_id and len(fence.acl_entries) == 2
+    assert sorted(deny_entries(emu, old.address)) == [(1, False), (2, True)]
+
+    eventually(emu, lambda: old.state == "terminated", emu.latency.stuck_termination)
+    eventually(emu, lambda: not emu.store.require(emu.app).fences, 60)
+    assert deny_entries(emu, old.address) == []
     assert_safe(emu)
 
 
-@SG_ONLY
 @pytest.mark.parametrize("failover", ["terminate-refused"], indirect=True)
-def test_an_instance_whose_termination_is_refused_is_cut_off(failover: tuple[Emulator, dict[str, Any]]) -> None:
+def test_an_instance_whose_termination_is_refused_is_stopped_and_left_fenced(
+    failover: tuple[Emulator, dict[str, Any]],
+) -> None:
     emu, report = failover
-    assert report["invariant_violations"] == []
-    assert report["outcome"] == "recovered", report
-    assert_safe(emu)
+    recovered_safely(emu, report)
+    assert report["old"]["state"] == "stopped"
+    (fence,) = emu.store.require(emu.app).fences
+    assert fence.power == "stop" and fence.instance_state == "stopped"
+    # A stopped instance keeps its address: the entries stay until someone terminates it.
+    assert len(fence.acl_entries) == 2
+    (fenced,) = output(finished(emu, report["execution_arn"]))["fenced"]
+    assert "(stopped): powered off (stopped)" in fenced
+    # swr status says what the fence still holds, and until when.
+    assert emu.stack is not None
+    (held,) = status.status_of(emu.boto3_client, "swr", emu.stack).fences
+    assert held == (
+        f"{fence.instance_id} (stopped) is fenced, cut off: powered off (stopped);"
+        " holds 2 network ACL deny entries (until it is terminated)"
+    )
 
 
-@SG_ONLY
 @pytest.mark.parametrize("failover", ["shared-subnet"], indirect=True)
-def test_an_nfs_session_inside_the_instances_subnet_is_cut_off(failover: tuple[Emulator, dict[str, Any]]) -> None:
+def test_an_nfs_session_inside_the_instances_subnet_is_cut_by_deleting_the_mount_target(
+    failover: tuple[Emulator, dict[str, Any]],
+) -> None:
     emu, report = failover
+    recovered_safely(emu, report)
+    old = emu.instance(report["old"]["instance_id"])
+    assert "deleted: its mounts are broken" in connection(report, "efs")
+    # The AZ gets its mount target back, in the same subnet, once the instance can open no
+    # new session.
+    targets = emu.boto3_client("efs").describe_mount_targets(FileSystemId=emu.world.file_system_id)["MountTargets"]  # type: ignore[union-attr]
+    again = [t for t in targets if t["AvailabilityZoneName"] == old.az]
+    assert [(t["SubnetId"], t["LifeCycleState"]) for t in again] == [(old.subnet_id, "available")]
+    assert emu.store.require(emu.app).fences == []
+
+
+@pytest.mark.parametrize("failover", ["az-api-down"], indirect=True)
+def test_when_the_instances_az_does_not_answer_the_failover_fails_closed_until_an_operator_confirms(
+    failover: tuple[Emulator, dict[str, Any]],
+) -> None:
+    emu, report = failover
+    old = emu.instance(report["old"]["instance_id"])
+    # Neither the power-off nor a deny entry that would reach the AZ can be confirmed: no
+    # replacement is permitted, and the cause says what was not cut and what to do.
     assert report["invariant_violations"] == []
-    assert report["outcome"] == "recovered", report
+    assert report["outcome"] == "failed-closed", report
+    assert report["error"] == "FenceNotConfirmed"
+    assert "does not answer" in report["cause"] and f"{old.instance_id} (running) is not cut off" in report["cause"]
+    assert "swr resume demo --confirm-fenced" in report["cause"]
+    assert old.state == "running" and old.reaches_data  # it would still write
+    record = emu.store.require(emu.app)
+    assert record.state is AppState.FAILED and record.permit is None and record.lease is None
+    assert emu.serving_instances() == [old.instance_id]
+
+    # An operator finds the instance's host powered off (the AZ's hosts lost power) and says so.
+    emu.sim.panic(old)
+    assert emu.stack is not None
+    resumed = resume(emu.boto3_client, emu.stack, emu.app, "ops@example", confirm_fenced="host powered off, AWS Health")
+    assert resumed.how == "new execution"
+    described = finished(emu, resumed.execution_arn, timeout=120)
+    assert output(described).get("outcome") == "recovered", described
+    (fenced,) = output(described)["fenced"]
+    assert "ops@example confirmed it down" in fenced and "host powered off, AWS Health" in fenced
+    assert emu.sim.violations == []
     assert_safe(emu)

@@ -111,13 +111,17 @@ def onboard(emulator: Emulator) -> Iterator[Onboarding]:
     target_group = emulator.boto3_client("elbv2").create_target_group(
         Name="billing-app", Protocol="TCP", Port=9090, VpcId=world.vpc_id, TargetType="instance"
     )["TargetGroups"][0]["TargetGroupArn"]
+    efs = emulator.boto3_client("efs")
+    file_system = efs.create_file_system(CreationToken="billing-data", Encrypted=True)["FileSystemId"]
+    for subnet in world.data_subnets.values():
+        efs.create_mount_target(FileSystemId=file_system, SubnetId=subnet)
     setup = Onboarding(
         emu=emulator,
         stack=stack_outputs(emulator, protected),
         instance_id="",
         subnets=dict(world.subnets),
         target_group_arn=target_group,
-        file_system_id=world.file_system_id,
+        file_system_id=file_system,
         app_group_id=world.app_security_group_id,
     )
     setup.instance_id = setup.launch()  # no instance profile: registration associates the stack's
@@ -145,6 +149,7 @@ def snapshot(setup: Onboarding, instance_id: str | None = None) -> dict[str, Any
         "target_group_tags": setup.client("elbv2").describe_tags(ResourceArns=[setup.target_group_arn])[
             "TagDescriptions"
         ],
+        "file_system_tags": [fs.get("Tags") for fs in setup.client("efs").describe_file_systems()["FileSystems"]],
         "profiles": sorted(
             a["InstanceId"] for a in ec2.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]
         ),
@@ -198,7 +203,7 @@ def test_registering_a_second_app_records_the_instance_and_protects_it(onboard: 
     ]
     assert record.current_instance_id == onboard.instance_id and record.current_az == "ap-northeast-1c"
     assert record.generation == 0 and record.state is AppState.NORMAL
-    assert record.efs.file_system_id == world.file_system_id and record.efs.mount_point == "/srv/billing"
+    assert record.efs.file_system_id == onboard.file_system_id and record.efs.mount_point == "/srv/billing"
     assert record.target_group_arns == [onboard.target_group_arn]
     assert record.blackhole_security_group_id == stack.BlackholeSecurityGroupId
 
@@ -221,6 +226,14 @@ def test_registering_a_second_app_records_the_instance_and_protects_it(onboard: 
         assert tags_of(ec2, subnet) == {"swr:app:demo": "allowed", "swr:app:billing": "allowed"}
     described = onboard.client("elbv2").describe_tags(ResourceArns=[onboard.target_group_arn])["TagDescriptions"]
     assert described[0]["Tags"] == [{"Key": "swr:app", "Value": APP}]
+    # The fence deletes and creates a mount target only of a file system tagged with its application.
+    efs_tags = onboard.client("efs").describe_file_systems(FileSystemId=onboard.file_system_id)["FileSystems"][0]
+    assert efs_tags["Tags"] == [{"Key": "swr:app", "Value": APP}]
+    # What the fence will meet in the layout, with the fix: this target group keeps a deregistered
+    # target's connections, and the interface tracks idle connections for 5 days.
+    warnings = "\n".join(result.warnings)
+    assert "target group billing-app: keeps the established connections of a deregistered target" in warnings
+    assert f"network interface {interface['NetworkInterfaceId']}: tracks an idle established TCP" in warnings
 
     alarms = onboard.client("cloudwatch").describe_alarms(AlarmNames=record.alarm_names)["MetricAlarms"]
     by_name = {a["AlarmName"]: a for a in alarms}
@@ -288,7 +301,7 @@ def test_subnets_in_one_az_are_refused(onboard: Onboarding):
 
 def test_an_efs_without_a_mount_target_in_a_chosen_az_is_refused(onboard: Onboarding):
     efs = onboard.client("efs")
-    other = efs.create_file_system(CreationToken="billing-data")["FileSystemId"]
+    other = efs.create_file_system(CreationToken="billing-data-2")["FileSystemId"]
     efs.create_mount_target(FileSystemId=other, SubnetId=onboard.subnets["ap-northeast-1a"])
 
     problems = refused(onboard, onboard.registration(file_system_id=other))
@@ -383,9 +396,13 @@ def test_the_instance_or_target_group_of_another_app_is_refused(onboard: Onboard
         ResourceArns=[onboard.target_group_arn], Tags=[{"Key": "swr:app", "Value": "demo"}]
     )
 
-    problems = refused(onboard, onboard.registration(instance_id=primary), primary)
+    world = onboard.emu.world
+    assert world is not None
+
+    problems = refused(onboard, onboard.registration(instance_id=primary, file_system_id=world.file_system_id), primary)
 
     assert problems == [
+        f"EFS file system {world.file_system_id} is tagged swr:app=demo: it belongs to another application",
         "target group billing-app is tagged swr:app=demo: it belongs to another application",
         f"instance {primary} is tagged swr:app=demo: it belongs to another application",
     ]
@@ -464,6 +481,8 @@ def test_unregister_removes_the_alarms_the_record_and_its_tags(onboard: Onboardi
     assert "swr:app" not in tags_of(ec2, onboard.instance_id)
     described = onboard.client("elbv2").describe_tags(ResourceArns=[onboard.target_group_arn])["TagDescriptions"]
     assert described[0]["Tags"] == []
+    efs = onboard.client("efs").describe_file_systems(FileSystemId=onboard.file_system_id)["FileSystems"][0]
+    assert efs.get("Tags", []) == []
     assert "deleted alarm swr-billing-heartbeat-missing" in result.actions
     # The demo application is untouched.
     assert onboard.emu.store.require(onboard.emu.app).version == 1
@@ -548,8 +567,10 @@ def test_cli_register_ami_refresh_and_unregister(onboard: Onboarding, capsys: py
     code, out, err = run(capsys, *register_argv(onboard, "--instance-type", "m5.large"))
     assert code == cli.EXIT_OK, err
     lines = out.splitlines()
-    assert lines[-1] == "wrote record billing (generation 0, AZ ap-northeast-1c)"
+    warnings = [line for line in lines if line.startswith("warning  fence: ")]
+    assert lines[-1 - len(warnings)] == "wrote record billing (generation 0, AZ ap-northeast-1c)"
     assert "created alarm swr-billing-StatusCheckFailed_System" in lines
+    assert any("target group billing-app: keeps the established connections" in w for w in warnings)
     assert onboard.emu.store.require(APP).launch_spec.instance_types == ["t3.small", "m5.large"]
 
     code, out, err = run(capsys, "ami", "refresh", APP, "--json")

@@ -78,7 +78,9 @@ def test_a_healthy_app_would_fail_over_to_the_next_az_and_the_rehearsal_changes_
     record = emulator.store.require(emulator.app)
     assert out.splitlines()[1] == "what would happen:"
     assert f"  1. Admit: take the lease of demo for generation {record.generation + 1}" in out
-    assert f"Fence {record.current_instance_id} in ap-northeast-1a (running)" in out
+    assert f"Cut {record.current_instance_id} in ap-northeast-1a (running) off: deregister it from" in out
+    assert "deny its addresses in the network ACLs of the mount targets' subnets" in out
+    assert "Confirm the cut: every path to" in out and "otherwise fail closed after 600 s" in out
     assert "Launch a m6i.large in ap-northeast-1c" in out
     assert "then, if that has no capacity: m6i.large in ap-northeast-1d, m5.large in ap-northeast-1c" in out
     assert "result: a drill would proceed; every check passed" in out
@@ -102,8 +104,15 @@ def test_the_json_rehearsal_names_the_fence_the_launch_and_every_step_role_it_ch
     assert found["run_request"]["SubnetId"] == record.subnets_in("ap-northeast-1c")[0]
     assert {"ap-northeast-1c", "ap-northeast-1d"} <= set(found["efs_mount_targets"])
     roles = {c["name"] for c in found["checks"] if c["name"].startswith("permissions ")}
-    assert {"permissions Admit", "permissions IsolateOldInstance", "permissions RegisterTargets"} <= roles
-    assert "permissions LaunchReplacement/LaunchNextReplacement" in roles
+    assert {
+        "permissions Admit",
+        "permissions CutOffInstances",
+        "permissions ConfirmFence",
+        "permissions RegisterTargets",
+        "permissions LaunchReplacement",
+        "permissions ReleaseFences/ReleaseOldFences",
+        "permissions RollbackReplacement",
+    } <= roles
 
 
 # --- what would stop a drill --------------------------------------------------------------------
@@ -184,7 +193,7 @@ def test_an_instance_type_not_offered_in_the_first_az_moves_the_launch_to_the_ne
 
 def test_a_step_role_missing_a_permission_is_named_with_the_action(emulator: Emulator):
     iam, lambda_ = emulator.boto3_client("iam"), emulator.boto3_client("lambda")
-    role = lambda_.get_function_configuration(FunctionName="swr-isolate-old-instance")["Role"].rsplit("/", 1)[-1]
+    role = lambda_.get_function_configuration(FunctionName="swr-cut-off-instances")["Role"].rsplit("/", 1)[-1]
     fence_policy = next(
         p["PolicyArn"]
         for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
@@ -194,15 +203,20 @@ def test_a_step_role_missing_a_permission_is_named_with_the_action(emulator: Emu
 
     found = rehearse(emulator)
 
-    isolate = check(found, "permissions IsolateOldInstance")
-    assert isolate.status is Status.PROBLEM
-    assert f"role {role} may not" in isolate.detail
-    assert (
-        "ec2:ModifyNetworkInterfaceAttribute" in isolate.detail
-        and "elasticloadbalancing:DeregisterTargets" in isolate.detail
+    cut_off = check(found, "permissions CutOffInstances")
+    assert cut_off.status is Status.PROBLEM
+    assert f"role {role} may not" in cut_off.detail
+    assert all(
+        action in cut_off.detail
+        for action in (
+            "ec2:ModifyNetworkInterfaceAttribute",
+            "elasticloadbalancing:DeregisterTargets",
+            "ec2:CreateNetworkAclEntry",
+            "ec2:StopInstances",
+        )
     )
-    # RollbackReplacement still has the policy: only the role that lost it is a problem.
-    assert check(found, "permissions RollbackReplacement").status is Status.OK
+    # ConfirmFence has its own read-only policy: only the role that lost its policy is a problem.
+    assert check(found, "permissions ConfirmFence").status is Status.OK
     assert not found.would_proceed
 
 
@@ -215,10 +229,80 @@ def test_an_interface_without_the_app_tag_could_not_be_fenced(emulator: Emulator
 
     found = rehearse(emulator)
 
-    isolate = check(found, "permissions IsolateOldInstance")
-    assert isolate.status is Status.PROBLEM
-    assert f"ec2:ModifyNetworkInterfaceAttribute on arn:aws:ec2:{REGION}:" in isolate.detail
-    assert eni in isolate.detail and "it has no swr:app tag" in isolate.detail
+    cut_off = check(found, "permissions CutOffInstances")
+    assert cut_off.status is Status.PROBLEM
+    assert f"ec2:ModifyNetworkInterfaceAttribute on arn:aws:ec2:{REGION}:" in cut_off.detail
+    assert eni in cut_off.detail and "it has no swr:app tag" in cut_off.detail
+
+
+# --- the layout the fence relies on -------------------------------------------------------------
+def fence_warnings(found: Rehearsal) -> dict[str, str]:
+    return {c.name: c.detail for c in found.checks if c.name.startswith("fence: ")}
+
+
+def test_a_layout_that_leaves_the_fence_only_the_power_off_is_reported_with_the_fix(emulator: Emulator):
+    record = emulator.store.require(emulator.app)
+    assert fence_warnings(rehearse(emulator)) == {}  # the demo account is laid out for the fence
+    ec2, elb = emulator.boto3_client("ec2"), emulator.boto3_client("elbv2")
+    world = emulator.world
+    assert world is not None
+    elb.modify_target_group_attributes(
+        TargetGroupArn=world.target_group_arn,
+        Attributes=[{"Key": "deregistration_delay.connection_termination.enabled", "Value": "false"}],
+    )
+    eni = ec2.describe_instances(InstanceIds=[record.current_instance_id])["Reservations"][0]["Instances"][0][
+        "NetworkInterfaces"
+    ][0]["NetworkInterfaceId"]
+    ec2.modify_network_interface_attribute(
+        NetworkInterfaceId=eni, ConnectionTrackingSpecification={"TcpEstablishedTimeout": 432000}
+    )
+    acl = ec2.describe_network_acls(
+        Filters=[{"Name": "association.subnet-id", "Values": [world.data_subnets["ap-northeast-1c"]]}]
+    )["NetworkAcls"][0]["NetworkAclId"]
+    for number in range(200, 218):  # the ACL full inbound: 18 rules beside 100 and the default deny
+        ec2.create_network_acl_entry(
+            NetworkAclId=acl,
+            RuleNumber=number,
+            Protocol="6",
+            RuleAction="allow",
+            Egress=False,
+            CidrBlock="10.99.0.0/16",
+            PortRange={"From": number, "To": number},
+        )
+    before = account_state(emulator)
+
+    found = rehearse(emulator)
+
+    warnings = fence_warnings(found)
+    group = warnings["fence: target group demo-app"]
+    assert "keeps the established connections of a deregistered target" in group
+    assert "Key=deregistration_delay.connection_termination.enabled,Value=true" in group
+    assert "432000 s (the default, 5 days)" in warnings[f"fence: network interface {eni}"]
+    assert "TcpEstablishedTimeout=600" in warnings[f"fence: network interface {eni}"]
+    room = warnings[f"fence: network ACL {acl}"]
+    assert "has 20 inbound rules of 20: no room for the fence's deny entries" in room and "up to 40" in room
+    # Warnings, not problems: the fence still fails closed rather than unsafe, and a drill proceeds.
+    assert found.would_proceed
+    assert account_state(emulator) == before
+
+
+def test_a_mount_target_in_the_instances_subnet_is_reported_and_the_rehearsal_says_it_would_be_deleted():
+    with Emulator.for_scenario("shared-subnet", warp=100.0) as emu:
+        record = emu.store.require(emu.app)
+        shared = next(
+            t["MountTargetId"]
+            for t in emu.boto3_client("efs").describe_mount_targets(FileSystemId=record.efs.file_system_id)[
+                "MountTargets"
+            ]
+            if t["AvailabilityZoneName"] == record.current_az
+        )
+
+        found = rehearse(emu)
+
+        detail = fence_warnings(found)[f"fence: mount target {shared}"]
+        assert f"shares subnet {emu.instance(record.current_instance_id).subnet_id} with" in detail
+        assert "Fix: give the mount target a subnet of its own in ap-northeast-1a" in detail
+        assert f"delete mount target {shared} (it shares the instance's subnet)" in found.steps()[1]
 
 
 # --- bad input ----------------------------------------------------------------------------------

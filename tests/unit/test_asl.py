@@ -52,19 +52,19 @@ def test_every_placeholder_is_a_function_of_the_stack_whose_handler_exists():
         module, _, attr = function["Properties"]["Handler"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), attr)), f"{name}: no handler {module}.{attr}"
         modules.add(module.removeprefix("handlers."))
-    assert len(modules) == 11
+    assert len(modules) == 12
     on_disk = {p.stem for p in Path("handlers").glob("*.py")} - {"__init__", "shell"}
     assert on_disk == modules, "a handler module is not wired into the workflow"
 
 
 def test_every_state_after_admit_that_can_fail_is_caught():
     # Once the lease is taken, every failure must go through a Catch to a safe end.
+    branch_states = {
+        name for state in ASL["States"].values() for b in state.get("Branches", []) for name in b["States"]
+    }
     for name, state in _states(ASL).items():
-        if state["Type"] not in ("Task", "Parallel") or name in ("IsolateOldInstance", "LaunchReplacement"):
+        if state["Type"] not in ("Task", "Parallel") or name in branch_states:
             continue  # the branch states are caught by their Parallel state
-        if name == "TerminateOldInstance":
-            assert state["Catch"][0]["Next"] == "OldInstanceLeftIsolated"
-            continue
         catches = [error for rule in state.get("Catch", []) for error in rule["ErrorEquals"]]
         assert "States.ALL" in catches, f"{name} has no catch-all"
 
@@ -79,3 +79,19 @@ def test_the_permit_waits_for_the_boot_gate_with_a_timeout_and_heartbeat():
 def test_the_rms_event_shape_is_the_one_admit_parses():
     assert fault_notifier.SOURCE == triggers.RMS_SOURCE
     assert fault_notifier.DETAIL_TYPE == triggers.RMS_DETAIL_TYPE
+
+
+def test_the_permit_comes_only_after_the_fence_branch_proved_the_cut():
+    # FenceAndLaunch ends only when its fence branch ends, and that branch ends only through
+    # InstancesFenced, which FenceConfirmed? reaches only on a confirmed fence.
+    fence = ASL["States"]["FenceAndLaunch"]["Branches"][0]["States"]
+    ends = [name for name, state in fence.items() if state.get("End")]
+    assert ends == ["InstancesFenced"]
+    assert fence["FenceConfirmed?"]["Choices"] == [
+        {"Variable": "$.fence.confirmed", "BooleanEquals": True, "Next": "InstancesFenced"}
+    ]
+    assert [
+        n for n, s in fence.items() if s.get("Next") == "InstancesFenced" or s.get("Default") == "InstancesFenced"
+    ] == []
+    assert ASL["States"]["FenceAndLaunch"]["Next"] == "WaitForReplacementBoot"
+    assert ASL["States"]["RollbackReplacement"]["Next"] == "FenceAndLaunch"

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from swr.emulator import Emulator
-from swr.emulator.faults import SERVER_ERROR
 from swr.report import (
     Drawing,
     _on_curve,
@@ -27,7 +26,7 @@ from swr.report import (
     warped,
 )
 from swr.timeline import build_timeline, fetch_history
-from tests.scenarios.conftest import finished, output, start
+from tests.scenarios.conftest import fence_cannot_be_proven, finished, output, start
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -70,8 +69,8 @@ def executions() -> Iterator[dict[str, Recorded]]:
     """One emulator, the failover's outcomes in the order an operator's bad day has them."""
     recorded: dict[str, Recorded] = {}
     with Emulator(warp=100.0) as emu:
-        # The old instance cannot be isolated: the fence fails closed and the failover ends FAILED.
-        emu.faults.add("ec2", "ModifyNetworkInterfaceAttribute", SERVER_ERROR)
+        # The old instance cannot be proven cut off: the fence fails closed, the failover ends FAILED.
+        fence_cannot_be_proven(emu)
         emu.inject("rms-fault")
         recorded["failed"] = _record(emu, emu.wait_for_failover())
         # A FAILED application: Admit turns a later trigger away.
@@ -182,9 +181,12 @@ def test_a_recovered_failover_shows_every_state_and_highlights_only_the_path_it_
     page = Page(recovered.page())
     assert set(page.states) == _all_states(recovered.definition)
     assert page.executed() == set(recovered.timeline_names())
-    assert {"Admit", "FenceAndLaunch", "IsolateOldInstance", "LaunchReplacement", "Recovered"} <= page.executed()
+    assert {"Admit", "FenceAndLaunch", "CutOffInstances", "ConfirmFence", "LaunchReplacement", "Recovered"} <= (
+        page.executed()
+    )
     assert not {"Ignored", "AdmissionFailed", "FailFailover", "RollbackReplacement"} & page.executed()
-    assert {("Admit", "Decide"), ("Decide", "FenceAndLaunch"), ("FinaliseFailover", "Recovered")} <= page.taken()
+    assert {("Admit", "Decide"), ("Decide", "FenceAndLaunch"), ("FinaliseFailover", "ReleaseOldFences")} <= page.taken()
+    assert ("ReleaseOldFences", "Recovered") in page.taken()
     assert ("Decide", "Ignored") not in page.taken()
     assert not [name for name, attrs in page.states.items() if attrs["data-status"] in ("failed", "caught")]
     assert "recovered:" in page.all_text() and "SUCCEEDED" in page.all_text()
@@ -198,16 +200,15 @@ def test_a_failed_failover_marks_the_failed_state_and_the_catch_that_led_there(e
     assert failed.described["status"] == "FAILED"
     assert page.status("FailoverFailed") == "failed"
     # The fence failed inside the Parallel state; its Catch took the failover to FailFailover.
-    assert page.status("IsolateOldInstance") in ("failed", "caught")
+    assert page.status("ConfirmFence") in ("failed", "caught")
     assert page.status("FenceAndLaunch") == "caught"
     assert {"catch", "taken"} <= set(page.edge("FenceAndLaunch", "FailFailover")["class"].split())
     assert ("FailFailover", "FailoverFailed") in page.taken()
     assert not {"IssuePermit", "Recovered", "WaitForReplacementBoot"} & page.executed()
-    assert "IsolationNotConfirmed" in page.all_text()
-    # Its retries are on the timeline.
-    isolate = next(row for row in page.rows if row["data-state"] == "IsolateOldInstance")
-    assert isolate["data-status"] in ("failed", "caught")
-    assert "retries after IsolationNotConfirmed" in page.all_text()
+    assert "FenceNotConfirmed" in page.all_text()
+    # Its rounds are on the timeline, the last one failed.
+    confirms = [row for row in page.rows if row["data-state"] == "ConfirmFence"]
+    assert len(confirms) > 1 and confirms[-1]["data-status"] in ("failed", "caught")
 
 
 def test_a_trigger_turned_away_by_admit_shows_the_ignored_path_and_why(executions):

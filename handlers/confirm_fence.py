@@ -1,6 +1,7 @@
-"""Fence, first half: isolate the old instance and put the proof on record."""
+"""Fence, proof: is every instance the failover replaces cut off, by means AWS documents?
+(the permit's precondition)"""
 
-from handlers.core.failover import isolate_old_instance
+from handlers.core.fence.confirmation import confirm
 from handlers.core.record_store import RecordStore
 from handlers.core.steps import FenceInput
 from handlers.shell import lambda_step
@@ -8,4 +9,4 @@ from handlers.shell import lambda_step
 
 @lambda_step(FenceInput)
 def handler(request: FenceInput, store: RecordStore) -> object:
-    return isolate_old_instance(request, store)
+    return confirm(request, store)

@@ -1,6 +1,7 @@
-"""Fence, second half: terminate the isolated old instance and report its state."""
+"""Fence, one round: cut every instance the failover replaces off from the shared data and
+the clients."""
 
-from handlers.core.failover import terminate_old_instance
+from handlers.core.fence.cutoff import cut_off
 from handlers.core.record_store import RecordStore
 from handlers.core.steps import FenceInput
 from handlers.shell import lambda_step
@@ -8,4 +9,4 @@ from handlers.shell import lambda_step
 
 @lambda_step(FenceInput)
 def handler(request: FenceInput, store: RecordStore) -> object:
-    return terminate_old_instance(request, store)
+    return cut_off(request, store)

@@ -1,0 +1,110 @@
+"""ReleaseFences: undo what a fence holds once it is safe to, without the lease.
+
+- Deny entries for an instance's addresses go once it is terminated (or gone): its addresses
+  return to the subnet and would cut off the next instance given one of them. A stopped instance
+  keeps its addresses, and its entries stay.
+- A mount target deleted in the instance's subnet is created again once the instance can open
+  no new NFS session: powered off, or every interface in the blackhole group (a new connection
+  is evaluated against the group's rules, and it has none). Until then its AZ has no mount target.
+- A fence that holds nothing is dropped from the record, unless a failover in progress still
+  needs its proof for the permit.
+
+Run after a failover is finalised, and when EC2 reports a fenced instance terminated or stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from handlers.core.errors import AwsThrottled, AwsUnavailable
+from handlers.core.fence import instances, mount_targets, network_acls
+from handlers.core.record import AppRecord, Fence
+from handlers.core.record_store import RecordStore
+from handlers.core.steps import ReleaseInput, ReleaseReport
+
+
+def release(request: ReleaseInput, store: RecordStore) -> ReleaseReport:
+    record = store.require(request.app)
+    report = ReleaseReport()
+    outcome: dict[str, Fence | None] = {}  # instance -> what its fence still holds, None: dropped
+    for fence in record.fences:
+        outcome[fence.instance_id] = _release(fence, record, report)
+    if not outcome:
+        return report
+
+    def apply(r: AppRecord) -> None:
+        in_progress = r.lease.holder if r.lease is not None else None
+        kept = []
+        for fence in r.fences:
+            if fence.instance_id not in outcome:
+                kept.append(fence)  # fenced since this step read the record
+                continue
+            after = outcome[fence.instance_id]
+            if after is not None:
+                kept.append(after)
+            elif fence.execution == in_progress:
+                kept.append(fence.model_copy(update={"acl_entries": [], "removed_mount_targets": []}))
+        r.fences = kept
+
+    store.update(request.app, apply)
+    return report
+
+
+def _release(fence: Fence, record: AppRecord, report: ReleaseReport) -> Fence | None:
+    instance = instances.describe(fence.instance_id)
+    state = instances.state(instance)
+    entries = list(fence.acl_entries)
+    removed = list(fence.removed_mount_targets)
+    if state in ("terminated", instances.GONE):
+        for entry in fence.acl_entries:
+            if _done(
+                report,
+                f"remove {entry.network_acl_id} rule {entry.rule_number} ({entry.cidr})",
+                network_acls.remove,
+                entry,
+            ):
+                entries.remove(entry)
+    if removed and (state in instances.POWERED_OFF or _blackholed(instance, fence)):
+        standing = {t.get("AvailabilityZoneName"): t for t in mount_targets.of(removed[0].file_system_id)}
+        for target in fence.removed_mount_targets:
+            current = standing.get(target.az)
+            if current is not None and current.get("LifeCycleState") == "deleting":
+                continue  # the old one is still going; its AZ can hold one mount target
+            if current is not None or _done(
+                report, f"create the mount target in {target.subnet_id} again", mount_targets.recreate, target
+            ):
+                removed.remove(target)
+    if entries or removed:
+        report.held.append(_holding(fence.instance_id, state, entries, removed))
+        return fence.model_copy(
+            update={"acl_entries": entries, "removed_mount_targets": removed, "instance_state": state}
+        )
+    if fence.holds_anything:
+        report.released.append(f"the fence of {fence.instance_id} ({state}) holds nothing any more")
+    return None
+
+
+def _blackholed(instance: dict[str, Any] | None, fence: Fence) -> bool:
+    interfaces = (instance or {}).get("NetworkInterfaces", [])
+    return bool(interfaces) and all(
+        [g["GroupId"] for g in eni.get("Groups", [])] == [fence.security_group_id] for eni in interfaces
+    )
+
+
+def _done(report: ReleaseReport, what: str, action: Any, argument: Any) -> bool:
+    try:
+        result = action(argument)
+    except (AwsThrottled, AwsUnavailable, ClientError) as error:
+        report.held.append(f"{what}: {error}")
+        return False
+    report.released.append(result if isinstance(result, str) else what)
+    return True
+
+
+def _holding(instance_id: str, state: str, entries: list[Any], removed: list[Any]) -> str:
+    held = [f"{len(entries)} network ACL deny entries"] if entries else []
+    held += [f"mount target {r.mount_target_id} deleted in {r.subnet_id}" for r in removed]
+    why = "until it is terminated" if entries else "until it can open no new NFS session"
+    return f"the fence of {instance_id} ({state}) still holds {', '.join(held)}, {why}"
