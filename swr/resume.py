@@ -24,9 +24,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handlers.core.record import AppState
-from handlers.core.record_store import RecordStore
 from swr.onboarding import Client, FailoverInProgress, NotRegistered
 from swr.stack import StackOutputs
+from swr.status import settled_record
 
 
 class NothingToResume(Exception):
@@ -48,13 +48,14 @@ def resume(
 ) -> ResumeResult:
     """``confirm_fenced``: the operator's reason for taking the old instance to be down, where
     swr could not prove it cut off (recorded with who; its fence then counts as confirmed)."""
-    record = RecordStore(stack.RecordTableName, client("dynamodb")).get(app)
+    # A failover that ends while this reads must not look stopped: a second one would start.
+    record, holder = settled_record(client, stack.RecordTableName, app)
     if record is None:
         raise NotRegistered(f"application {app!r} is not registered (no record in table {stack.RecordTableName})")
     sfn = client("stepfunctions")
     if record.state is AppState.SWITCHING and record.lease is not None:
         interrupted = record.lease.holder
-        status = str(sfn.describe_execution(executionArn=interrupted)["status"])
+        status = holder or "GONE"
         if status == "RUNNING":
             raise FailoverInProgress(f"the failover of {app} is running ({interrupted}): nothing to resume")
         if confirm_fenced:

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from handlers.core.record import AppRecord, FailoverSummary, Fence, Lease, Maintenance
+from handlers.core.record import AppRecord, FailoverSummary, Fence, Maintenance
 from handlers.core.record_store import RecordStore
 from swr.onboarding import Client
 from swr.stack import USABLE_STATUSES, StackOutputs
@@ -57,8 +57,38 @@ def discover_stacks(cloudformation: Any) -> list[tuple[str, StackOutputs]]:
     return sorted(found, key=lambda pair: pair[1].AppName)
 
 
+def settled_record(client: Client, table: str, app: str) -> tuple[AppRecord | None, str | None]:
+    """The record and how its lease holder stands (None without a lease), read so that the two
+    agree: a failover that ends between reading the record and describing its execution has
+    released the lease by then, so a holder seen finished is checked against a second read
+    (a stopped failover's record does not change)."""
+    store = RecordStore(table, client("dynamodb"))
+    record = store.get(app)
+    for _ in range(5):
+        if record is None or record.lease is None:
+            return record, None
+        status = holder_status(client, record.lease.holder)
+        if status == "RUNNING":
+            return record, status
+        again = store.get(app)
+        if again == record:
+            return record, status
+        record = again
+    raise RuntimeError(f"the record of {app} keeps changing: try again")
+
+
+def holder_status(client: Client, execution_arn: str) -> str:
+    """RUNNING, how the execution ended, or GONE (no longer listed)."""
+    try:
+        return str(client("stepfunctions").describe_execution(executionArn=execution_arn)["status"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+            raise
+        return "GONE"
+
+
 def status_of(client: Client, stack_name: str, stack: StackOutputs) -> AppStatus:
-    record = RecordStore(stack.RecordTableName, client("dynamodb")).get(stack.AppName)
+    record, lease_holder_status = settled_record(client, stack.RecordTableName, stack.AppName)
     if record is None:
         return AppStatus(app=stack.AppName, stack=stack_name, registered=False)
     last = record.history[-1] if record.history else None
@@ -72,7 +102,16 @@ def status_of(client: Client, stack_name: str, stack: StackOutputs) -> AppStatus
         az=record.current_az,
         instance_state=_instance_state(client, record.current_instance_id),
         generation=record.generation,
-        lease=_lease(client, record.lease) if record.lease else None,
+        lease=(
+            LeaseStatus(
+                holder=record.lease.holder,
+                acquired_at=record.lease.acquired_at,
+                expires_at=record.lease.expires_at,
+                holder_status=lease_holder_status or "GONE",
+            )
+            if record.lease
+            else None
+        ),
         failure_cause=record.failure_cause,
         failovers=len(record.history),
         last_failover=last,
@@ -105,18 +144,6 @@ def _instance_state(client: Client, instance_id: str) -> str:
         raise
     instances = [i for r in reservations for i in r.get("Instances", [])]
     return str(instances[0]["State"]["Name"]) if instances else "gone"
-
-
-def _lease(client: Client, lease: Lease) -> LeaseStatus:
-    try:
-        status = str(client("stepfunctions").describe_execution(executionArn=lease.holder)["status"])
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
-            raise
-        status = "GONE"
-    return LeaseStatus(
-        holder=lease.holder, acquired_at=lease.acquired_at, expires_at=lease.expires_at, holder_status=status
-    )
 
 
 def _alarms(client: Client, record: AppRecord) -> dict[str, str]:

@@ -280,7 +280,10 @@ def _outcome_lines(report: dict[str, Any]) -> list[str]:
         lines.append("  new instance   none")
     lines.append(f"  target health  {report.get('new_target_health') or '-'}")
     preserved = report.get("efs_data_preserved")
-    lines.append(f"  EFS data       {'preserved' if preserved else 'NOT preserved'}")
+    if not new:  # nothing took the data over: it stays where it was
+        lines.append("  EFS data       not taken over (no replacement mounted it)")
+    else:
+        lines.append(f"  EFS data       {'preserved' if preserved else 'NOT preserved'}")
     rto = report.get("simulated_rto_seconds")
     rto_text = f"{rto:.1f} s simulated" if isinstance(rto, int | float) else "-"
     took = "recovery time  " if recovered else "ended after    "

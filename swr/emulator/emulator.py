@@ -3,6 +3,7 @@ deployed workflow and the simulation, behind one object."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -156,14 +157,19 @@ class Emulator:
 
     # --- faults ------------------------------------------------------------------------
     @classmethod
-    def for_scenario(cls, name: str, **kwargs: Any) -> Emulator:
-        """An emulator whose account is laid out as the scenario needs (swr/emulator/scenarios.py)."""
-        return cls(world_options=scenarios.scenario(name).world, **kwargs)
+    def for_scenario(cls, name: str, *, target_group: tuple[int, bool] | None = None, **kwargs: Any) -> Emulator:
+        """An emulator whose account is laid out as the scenario needs (swr/emulator/scenarios.py);
+        ``target_group`` sets the deregistration delay and connection termination instead."""
+        options = scenarios.scenario(name).world
+        if target_group is not None:
+            delay, termination = target_group
+            options = dataclasses.replace(options, deregistration_delay=delay, connection_termination=termination)
+        return cls(world_options=options, **kwargs)
 
     def inject(self, scenario: str) -> None:
         """Make the fault happen now; detection follows in simulated time."""
         chosen = scenarios.scenario(scenario)
-        if chosen.world != self.world_options:
+        if chosen.world.mount_targets_in_app_subnets != self.world_options.mount_targets_in_app_subnets:
             raise ValueError(
                 f"scenario {scenario} needs the account laid out as {chosen.world}:"
                 f" build the emulator with Emulator.for_scenario({scenario!r})"

@@ -299,6 +299,7 @@ def stop() -> None:
             return
         stop_server()
         _stop_running_executions()
+        _join_execution_threads(timeout=15.0)
         _clear_client_cache()
         bridge.patches.undo_all()
         _bridge = None
@@ -374,6 +375,23 @@ def _stop_running_executions() -> None:
                 endpoint.interrupt_all()  # and task-token / heartbeat waits
         except Exception:
             LOG.warning("could not stop execution %s", getattr(execution, "exec_arn", "?"), exc_info=True)
+
+
+def _join_execution_threads(timeout: float) -> None:
+    """Wait for the interpreter's threads of stopped executions: one in the middle of a Lambda
+    invocation finishes that call first, and must not make it in the next emulator's world."""
+    try:
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+    except ImportError:  # best effort, as above
+        return
+    deadline = time.monotonic() + timeout
+    for thread in list(TMP_THREADS):
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [t for t in TMP_THREADS if t.is_alive()]
+    if alive:
+        LOG.warning("%d execution thread(s) still running after %.0f s", len(alive), timeout)
+    TMP_THREADS[:] = alive
 
 
 def _install_patches(p: _Patches) -> None:

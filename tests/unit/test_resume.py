@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from handlers.core.record import AppState, Lease
 from handlers.core.record_store import RecordStore
-from swr.resume import resume
+from swr.resume import NothingToResume, resume
 from swr.stack import StackOutputs
 from tests.unit.conftest import TABLE, make_record
 
@@ -73,3 +73,28 @@ def test_a_refused_redrive_continues_with_a_resume_execution(stopped_failover: N
     (started,) = sfn.started
     assert started["stateMachineArn"] == MACHINE and started["name"].startswith("resume-demo-")
     assert started["input"] == {"kind": "resume", "app": "demo", "interrupted": STOPPED, "requested_by": "op"}
+
+
+class FinishingFailover(StepFunctions):
+    """The failover finishes between resume's read of the record and its question about the
+    execution: by the time Step Functions says SUCCEEDED, Finalise has released the lease."""
+
+    def __init__(self, store: RecordStore) -> None:
+        super().__init__()
+        self.store = store
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        def finalise(record: Any) -> None:
+            record.state, record.lease, record.current_instance_id = AppState.NORMAL, None, "i-new"
+
+        self.store.update("demo", finalise)
+        return {"executionArn": executionArn, "status": "SUCCEEDED"}
+
+
+def test_a_failover_that_finishes_while_resume_reads_is_not_taken_for_stopped(
+    stopped_failover: None, store: RecordStore
+):
+    sfn = FinishingFailover(store)
+    with pytest.raises(NothingToResume, match="demo is NORMAL on i-new"):
+        resume(lambda service: sfn if service == "stepfunctions" else boto3.client(service), stack(), "demo", "op")
+    assert sfn.started == [] and sfn.redriven == []

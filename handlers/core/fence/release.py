@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from handlers.core.errors import AwsThrottled, AwsUnavailable
 from handlers.core.fence import instances, mount_targets, network_acls
-from handlers.core.record import AppRecord, Fence
+from handlers.core.record import AclEntry, AppRecord, Fence, RemovedMountTarget
 from handlers.core.record_store import RecordStore
 from handlers.core.steps import ReleaseInput, ReleaseReport
 
@@ -28,62 +28,60 @@ from handlers.core.steps import ReleaseInput, ReleaseReport
 def release(request: ReleaseInput, store: RecordStore) -> ReleaseReport:
     record = store.require(request.app)
     report = ReleaseReport()
-    outcome: dict[str, Fence | None] = {}  # instance -> what its fence still holds, None: dropped
-    for fence in record.fences:
-        outcome[fence.instance_id] = _release(fence, record, report)
-    if not outcome:
+    undone = {fence.instance_id: _release(fence, report) for fence in record.fences}
+    if not undone:
         return report
 
     def apply(r: AppRecord) -> None:
+        # Change only what was undone: a failover in progress may have written the fences since
+        # they were read (its confirmation among them).
         in_progress = r.lease.holder if r.lease is not None else None
         kept = []
         for fence in r.fences:
-            if fence.instance_id not in outcome:
-                kept.append(fence)  # fenced since this step read the record
-                continue
-            after = outcome[fence.instance_id]
-            if after is not None:
-                kept.append(after)
-            elif fence.execution == in_progress:
-                kept.append(fence.model_copy(update={"acl_entries": [], "removed_mount_targets": []}))
+            entries, targets, state = undone.get(fence.instance_id, ([], [], fence.instance_state))
+            left = fence.model_copy(
+                update={
+                    "acl_entries": [e for e in fence.acl_entries if e not in entries],
+                    "removed_mount_targets": [m for m in fence.removed_mount_targets if m not in targets],
+                    "instance_state": state,  # as seen now, for the operator reading the record
+                }
+            )
+            if left.holds_anything or fence.instance_id not in undone or fence.execution == in_progress:
+                kept.append(left)
         r.fences = kept
 
     store.update(request.app, apply)
     return report
 
 
-def _release(fence: Fence, record: AppRecord, report: ReleaseReport) -> Fence | None:
+def _release(fence: Fence, report: ReleaseReport) -> tuple[list[AclEntry], list[RemovedMountTarget], str]:
+    """Undo what is safe to undo now; what was undone, and the instance's state."""
     instance = instances.describe(fence.instance_id)
     state = instances.state(instance)
-    entries = list(fence.acl_entries)
-    removed = list(fence.removed_mount_targets)
+    entries: list[AclEntry] = []
+    targets: list[RemovedMountTarget] = []
     if state in ("terminated", instances.GONE):
         for entry in fence.acl_entries:
-            if _done(
-                report,
-                f"remove {entry.network_acl_id} rule {entry.rule_number} ({entry.cidr})",
-                network_acls.remove,
-                entry,
-            ):
-                entries.remove(entry)
+            what = f"remove {entry.network_acl_id} rule {entry.rule_number} ({entry.cidr})"
+            if _done(report, what, network_acls.remove, entry):
+                entries.append(entry)
+    removed = fence.removed_mount_targets
     if removed and (state in instances.POWERED_OFF or _blackholed(instance, fence)):
         standing = {t.get("AvailabilityZoneName"): t for t in mount_targets.of(removed[0].file_system_id)}
-        for target in fence.removed_mount_targets:
+        for target in removed:
             current = standing.get(target.az)
             if current is not None and current.get("LifeCycleState") == "deleting":
                 continue  # the old one is still going; its AZ can hold one mount target
-            if current is not None or _done(
-                report, f"create the mount target in {target.subnet_id} again", mount_targets.recreate, target
-            ):
-                removed.remove(target)
-    if entries or removed:
-        report.held.append(_holding(fence.instance_id, state, entries, removed))
-        return fence.model_copy(
-            update={"acl_entries": entries, "removed_mount_targets": removed, "instance_state": state}
-        )
-    if fence.holds_anything:
+            what = f"create the mount target in {target.subnet_id} again"
+            if current is not None or _done(report, what, mount_targets.recreate, target):
+                targets.append(target)
+    held_entries = [e for e in fence.acl_entries if e not in entries]
+    held_targets = [m for m in removed if m not in targets]
+    if held_entries or held_targets:
+        report.held.append(_holding(fence.instance_id, state, held_entries, held_targets))
+    elif fence.holds_anything:
         report.released.append(f"the fence of {fence.instance_id} ({state}) holds nothing any more")
-    return None
+    return entries, targets, state
 
 
 def _blackholed(instance: dict[str, Any] | None, fence: Fence) -> bool:
