@@ -1,10 +1,15 @@
-"""Simulated time.
+"""Simulated time, two ways.
 
-The emulated world runs ``warp`` times faster than the wall clock, so a failover with
-realistic AWS durations takes a few seconds of real time. While a step's handler runs,
-the clock stands still and the step is charged a fixed, realistic duration instead:
-otherwise the emulator's own CPU time (tens of milliseconds here) would be multiplied by
-the warp and show up as many simulated seconds no AWS step takes.
+VirtualClock (the in-process emulator: demo, tests, bench, campaign): time moves only when
+every actor waits, and then jumps to the next deadline (swr/emulator/scheduler.py). Runs are
+deterministic and take no real sleeping.
+
+WarpClock (the served emulator, whose clients act in real time): the emulated world runs
+``warp`` times faster than the wall clock. While a step's handler runs, the clock stands still
+and the step is charged a fixed, realistic duration instead: otherwise the emulator's own CPU
+time would be multiplied by the warp and show up as simulated seconds no AWS step takes.
+
+Either way a step's handler is charged the latency profile's duration, as if it took that long.
 """
 
 from __future__ import annotations
@@ -12,12 +17,22 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
+
+from swr.emulator.scheduler import ActorThread, Scheduler, VirtualEvent
+
+Stop = threading.Event | VirtualEvent  # what ends a sleep early: the clock's own event()
+
+# Where virtual time starts: a fixed moment, so that the same seed gives the same timestamps.
+VIRTUAL_EPOCH = datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp()
 
 
 class WarpClock:
+    scheduler: Scheduler | None = None
+
     def __init__(self, warp: float = 100.0) -> None:
         if warp <= 0:
             raise ValueError("warp must be positive")
@@ -54,7 +69,7 @@ class WarpClock:
                 self._paused -= 1
                 self._anchor(paused=self._paused > 0, charge=charge)
 
-    def sleep(self, simulated_seconds: float, stop: threading.Event | None = None) -> bool:
+    def sleep(self, simulated_seconds: float, stop: Stop | None = None) -> bool:
         """Sleep until the clock has moved on by ``simulated_seconds``; True if ``stop`` was set."""
         deadline = self.now() + max(simulated_seconds, 0.0)
         stop = stop or threading.Event()
@@ -63,6 +78,12 @@ class WarpClock:
             if stop.wait(0.005 if warp == 0 else min(remaining / warp, 0.05)):
                 return True
         return stop.is_set()
+
+    def event(self) -> threading.Event:
+        return threading.Event()
+
+    def thread(self, target: Callable[..., Any], name: str, args: tuple[Any, ...] = ()) -> threading.Thread:
+        return threading.Thread(target=target, name=name, args=args, daemon=True)
 
     def to_simulated(self, wall: datetime | float) -> float:
         """Map a wall-clock timestamp (e.g. from the execution history) into simulated time."""
@@ -81,3 +102,40 @@ class WarpClock:
         self._sims.append(self._at(real) + charge)
         self._walls.append(real)
         self._pausing.append(paused)
+
+
+class VirtualClock:
+    """Virtual time: moves only when every actor waits (see swr/emulator/scheduler.py)."""
+
+    def __init__(self, start: float = VIRTUAL_EPOCH) -> None:
+        self.scheduler = Scheduler(start)
+        self.warp = float("inf")  # no wall-clock relation: figures read simulated seconds only
+
+    def now(self) -> float:
+        return self.scheduler.now()
+
+    def effective_warp(self) -> float:
+        return 0.0
+
+    @contextmanager
+    def paused(self, charge: float = 0.0) -> Iterator[None]:
+        """Nothing moves while the step runs (the caller holds the baton); then it is charged."""
+        yield
+        if charge > 0:
+            self.scheduler.sleep(charge)
+
+    def sleep(self, simulated_seconds: float, stop: Stop | None = None) -> bool:
+        if stop is None:
+            self.scheduler.sleep(simulated_seconds)
+            return False
+        return bool(stop.wait(max(simulated_seconds, 0.0)))
+
+    def event(self) -> VirtualEvent:
+        return VirtualEvent(self.scheduler)
+
+    def thread(self, target: Callable[..., Any], name: str, args: tuple[Any, ...] = ()) -> ActorThread:
+        return self.scheduler.thread(target, name, args)
+
+    def to_simulated(self, wall: datetime | float) -> float:
+        """History timestamps are virtual already."""
+        return wall.timestamp() if isinstance(wall, datetime) else float(wall)

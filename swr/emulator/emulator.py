@@ -7,8 +7,12 @@ import dataclasses
 import json
 import logging
 import os
+import random
 import tempfile
 import time
+import uuid
+import warnings
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +28,7 @@ from rms_hooks import fault_notifier
 from rms_hooks.boot_gate import BootGate, GateConfig
 from swr import onboarding
 from swr.emulator import deploy, moto_bridge, scenarios, world
-from swr.emulator.clock import WarpClock
+from swr.emulator.clock import VirtualClock, WarpClock
 from swr.emulator.faults import SERVER_ERROR, THROTTLING, FaultPlan
 from swr.emulator.host import SimulatedHost
 from swr.emulator.latency import LatencyProfile
@@ -54,6 +58,7 @@ class Emulator:
     def __init__(
         self,
         *,
+        virtual: bool = True,
         warp: float = 100.0,
         latency: LatencyProfile | None = None,
         seed: int = 7,
@@ -62,10 +67,15 @@ class Emulator:
         world_options: world.WorldOptions | None = None,
     ) -> None:
         """``protect=False`` leaves the account as it is before swr: the application runs,
-        nothing of swr is deployed or registered (the README's deployment guide does that)."""
+        nothing of swr is deployed or registered (the README's deployment guide does that).
+        ``virtual`` (the default) runs the world in deterministic virtual time, driven by the
+        calling thread (see swr/emulator/scheduler.py); ``virtual=False`` runs it ``warp`` times
+        faster than the wall clock, as a served emulator must (its clients act in real time)."""
         self.protect = protect
         self.world_options = world_options or world.WorldOptions()
-        self.clock = WarpClock(warp)
+        self.clock: VirtualClock | WarpClock = VirtualClock() if virtual else WarpClock(warp)
+        self.seed = seed
+        self._ids = random.Random(seed)
         self.latency = latency or LatencyProfile()
         self.faults = FaultPlan(seed=seed)
         self.region = world.REGION
@@ -83,6 +93,7 @@ class Emulator:
         self.fault_injected_at: float | None = None
         self.scenario: str | None = None
         self._clients: dict[str, Any] = {}
+        self._failover_verdicts: dict[str, bool] = {}
         self._saved_env: dict[str, str | None] = {}
         self._log_stream: TextIO | None = None
         self._saved_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
@@ -109,16 +120,23 @@ class Emulator:
         handler_aws.client.cache_clear()
         handler_clock.set_source(self.clock.now)
         self._route_handler_logs()
+        scheduler = self.clock.scheduler
+        if scheduler is not None:  # this thread drives the world: it runs whenever it is its turn
+            scheduler.adopt("driver")
+            # Powertools checks a metric's timestamp against the wall clock, which virtual time
+            # is not; CloudWatch here (bridge patch 24) takes the handlers' clock.
+            warnings.filterwarnings("ignore", message="This metric doesn't meet the requirements")
         hooks = moto_bridge.BridgeHooks(
             warp=self.clock.effective_warp,
             sim_now=self.clock.now,
+            scheduler=scheduler,
             invoking=lambda: self.clock.paused(charge=self.latency.step_invocation),
             fault_for=self.faults.fault_for,
             # The functions' environment comes from the deployed stack; settings cached from
             # another environment would be stale.
             on_function_environment=self._on_function_environment,
         )
-        moto_bridge.start(hooks, region=self.region)
+        moto_bridge.start(hooks, region=self.region, seed=self.seed)
         try:
             self._build(hooks)
         except Exception:
@@ -129,6 +147,10 @@ class Emulator:
     def stop(self) -> None:
         if self.simulation is not None:
             self.simulation.stop()
+        scheduler = self.clock.scheduler
+        if scheduler is not None:  # what still waits ends here; the teardown below is not gated
+            scheduler.close()
+            scheduler.leave()
         moto_bridge.stop_server()
         moto_bridge.stop()
         handler_clock.reset_source()
@@ -144,6 +166,9 @@ class Emulator:
             self._tmp.cleanup()
 
     def start_server(self, port: int = 0) -> str:
+        """Serve the backends on loopback. In virtual time the world moves only while the driver
+        waits (sleep, wait_until): a client that waits in real time for a failover to progress
+        needs Emulator(virtual=False)."""
         return moto_bridge.start_server(port)
 
     def boto3_client(self, service: str) -> Any:
@@ -198,6 +223,7 @@ class Emulator:
             "app_demo",
             "userApplication app_demo Faulted: resource Cmdline0 failed",
             occurred_at=datetime.fromtimestamp(self.clock.now(), tz=UTC),
+            fault_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)),  # seeded: replayable
         )
         fault_notifier.publish(self.boto3_client("events"), entry)
 
@@ -209,33 +235,64 @@ class Emulator:
             found.extend(page["executions"])
         return sorted(found, key=lambda e: e["startDate"])
 
-    def wait_until_settled(self, timeout: float = 60.0, quiet_for: float = 0.3) -> list[str]:
-        """Wait until no execution is running and none started for ``quiet_for`` real seconds."""
-        deadline = time.monotonic() + timeout
-        last_count, quiet_since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            executions = self.executions()
-            if len(executions) != last_count or any(e["status"] in UNFINISHED for e in executions):
-                last_count, quiet_since = len(executions), time.monotonic()
-            elif time.monotonic() - quiet_since >= quiet_for:
-                return [e["executionArn"] for e in executions]
-            time.sleep(0.05)
-        raise TimeoutError(f"executions still running after {timeout} s")
+    def sleep(self, simulated_seconds: float) -> None:
+        """Let the world move on (the driver waits; in virtual time, nothing else moves while it
+        does not)."""
+        if isinstance(self.clock, VirtualClock):
+            self.clock.scheduler.sleep(simulated_seconds)
+        else:
+            self.clock.sleep(simulated_seconds)
 
-    def wait_for_failover(self, timeout: float = 60.0) -> str:
-        """The execution that admitted the fault (not an ignored or duplicate one), once finished."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for execution in self.executions():
-                if execution["status"] in UNFINISHED:
-                    continue
-                if self._is_failover(execution["executionArn"]):
-                    return str(execution["executionArn"])
+    def wait_until(self, done: Callable[[], bool], timeout: float = 3600.0, poll: float = 1.0) -> bool:
+        """Wait until done() holds, looking every ``poll`` simulated seconds (every 50 ms of real
+        time when warped); False once ``timeout`` simulated seconds have passed."""
+        if isinstance(self.clock, VirtualClock):
+            return self.clock.scheduler.wait_for(done, timeout, poll)
+        deadline = self.clock.now() + timeout
+        while not done():
+            if self.clock.now() >= deadline:
+                return False
             time.sleep(0.05)
-        raise TimeoutError(f"no failover finished within {timeout} s (real)")
+        return True
+
+    def wait_until_settled(self, timeout: float = 3600.0, quiet_for: float = 30.0) -> list[str]:
+        """Wait until no execution is running and none started for ``quiet_for`` simulated seconds."""
+        seen: dict[str, Any] = {"count": -1, "since": self.clock.now(), "arns": []}
+
+        def settled() -> bool:
+            executions = self.executions()
+            now = self.clock.now()
+            if len(executions) != seen["count"] or any(e["status"] in UNFINISHED for e in executions):
+                seen.update(count=len(executions), since=now)
+                return False
+            seen["arns"] = [e["executionArn"] for e in executions]
+            return bool(now - seen["since"] >= quiet_for)
+
+        if not self.wait_until(settled, timeout, poll=5.0):
+            raise TimeoutError(f"executions still running after {timeout} simulated seconds")
+        return list(seen["arns"])
+
+    def wait_for_failover(self, timeout: float = 3600.0) -> str:
+        """The execution that admitted the fault (not an ignored or duplicate one), once finished."""
+        if not self.wait_until(lambda: self.finished_failover() is not None, timeout, poll=5.0):
+            raise TimeoutError(f"no failover finished within {timeout} simulated seconds")
+        return str(self.finished_failover())
+
+    def finished_failover(self) -> str | None:
+        """The first execution that admitted a fault and has finished, if there is one yet."""
+        for execution in self.executions():
+            if execution["status"] not in UNFINISHED and self._is_failover(execution["executionArn"]):
+                return str(execution["executionArn"])
+        return None
 
     def _is_failover(self, arn: str) -> bool:
-        """Did this execution's Admit take the lease (rather than ignore or defer)?"""
+        """Did this execution's Admit take the lease (rather than ignore or defer)? Asked of
+        finished executions only, so the answer is kept."""
+        if arn not in self._failover_verdicts:
+            self._failover_verdicts[arn] = self._admitted(arn)
+        return self._failover_verdicts[arn]
+
+    def _admitted(self, arn: str) -> bool:
         sfn = self.boto3_client("stepfunctions")
         for event in sfn.get_execution_history(executionArn=arn, maxResults=20)["events"]:
             details = event.get("lambdaFunctionSucceededEventDetails") or event.get("taskSucceededEventDetails")

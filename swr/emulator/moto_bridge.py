@@ -16,8 +16,13 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
    As on AWS, a delivery that fails is retried (throttling, 5xx) per the target's RetryPolicy and
    then, or at once for any other error, sent to its DeadLetterConfig queue with the error.
 3. CloudWatch alarm state changes emit events: moto's ``set_alarm_state`` publishes nothing.
-4. Time warp: the ASL interpreter's Wait/Retry/TimeoutSeconds/HeartbeatSeconds waits run in real
-   time; they are scaled by ``1 / hooks.warp()`` (the declared seconds in history are unchanged).
+4. Time: moto's interpreter waits (Wait, Retry, TimeoutSeconds, HeartbeatSeconds) in real time and
+   stamps histories and resources with the wall clock. With ``hooks.scheduler`` (virtual time, the
+   default in process) its threads, events, sleeps and clocks are the scheduler's: one actor runs
+   at a time, simulated time jumps to the next deadline when all wait, and moto's random numbers
+   and uuids are seeded, so a seed replays to the same history. Without it (``swr emulator``,
+   whose clients act in real time) waits are scaled by ``1 / hooks.warp()``. Either way the
+   declared seconds in history are unchanged.
 5. Cached interpreter clients: the interpreter builds a new boto3 client per Task (3-10x slower).
 6. Idempotent RunInstances: moto ignores ``ClientToken`` and launches again on a retry.
 7. EC2 lifecycle is not instant: moto makes instances ``running``/``terminated`` at once; here they
@@ -80,7 +85,9 @@ import importlib
 import json
 import logging
 import os
+import random
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -95,6 +102,8 @@ from typing import Any, cast
 import boto3
 import boto3.session
 from botocore.exceptions import ClientError
+
+from swr.emulator.scheduler import ActorThread, Scheduler, VirtualEvent
 
 LOG = logging.getLogger(__name__)
 
@@ -170,6 +179,9 @@ class BridgeHooks:
     # The simulated clock (epoch seconds). When set, interpreter waits last until it has moved on
     # by the declared seconds, so a clock that pauses (warp() == 0) pauses them exactly.
     sim_now: Callable[[], float] | None = None
+    # Virtual time: the interpreter's threads are the scheduler's actors and its waits, timestamps
+    # and ids come from it (see swr/emulator/scheduler.py); warp and sim_now are then unused.
+    scheduler: Scheduler | None = None
     # Entered around every Lambda task the interpreter runs, request and handler both (e.g. to
     # pause the simulated clock while the emulator spends real CPU on a step, which warped time
     # would otherwise multiply). Callback waits (.waitForTaskToken) are outside it.
@@ -240,8 +252,9 @@ def _hooks() -> BridgeHooks | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def start(hooks: BridgeHooks, region: str = "ap-northeast-1") -> None:
-    """Start moto in-process with every patch installed. A second start() restarts (fresh world)."""
+def start(hooks: BridgeHooks, region: str = "ap-northeast-1", seed: int | None = None) -> None:
+    """Start moto in-process with every patch installed. A second start() restarts (fresh world).
+    ``seed`` seeds moto's ids (and the bridge's): the same seed, the same instance ids and names."""
     global _bridge
     with _lock:
         if _bridge is not None:
@@ -259,6 +272,11 @@ def start(hooks: BridgeHooks, region: str = "ap-northeast-1") -> None:
         # registers its own image. An explicit setting by the caller wins.
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         mock = mock_aws(config=cast(Any, _MOTO_CONFIG))
+        if seed is not None:
+            from moto.moto_api._internal import mock_random
+
+            mock_random.seed(seed)
+            _jitter.seed(seed)
         mock.start()  # patches boto3.DEFAULT_SESSION; mock.stop() puts the caller's session back
         boto3.DEFAULT_SESSION = _fake_session(region)
         bridge = _Bridge(hooks=hooks, region=region, mock=mock, patches=_Patches(), saved_env=saved_env)
@@ -398,7 +416,8 @@ def _install_patches(p: _Patches) -> None:
     _patch_lambda(p)
     _patch_events(p)
     _patch_cloudwatch(p)
-    _patch_time_warp(p)
+    _patch_interpreter_time(p)
+    _patch_moto_clock(p)
     _patch_client_cache(p)
     _patch_ec2(p)
     _patch_elbv2(p)
@@ -483,7 +502,7 @@ def _resolve_handler(handler: str | None) -> Callable[[Any, Any], Any]:
 
 
 def _context_for(fn: Any) -> LambdaContext:
-    request_id = str(uuid.uuid4())
+    request_id = str(_new_uuid())
     version = str(getattr(fn, "version", "$LATEST"))
     today = dt.datetime.now(tz=dt.UTC).strftime("%Y/%m/%d")
     return LambdaContext(
@@ -493,7 +512,7 @@ def _context_for(fn: Any) -> LambdaContext:
         memory_limit_in_mb=int(fn.memory_size or 128),
         aws_request_id=request_id,
         log_group_name=f"/aws/lambda/{fn.function_name}",
-        log_stream_name=f"{today}/[{version}]{uuid.uuid4().hex}",
+        log_stream_name=f"{today}/[{version}]{_new_uuid().hex}",
         deadline_monotonic=time.monotonic() + float(fn.timeout or 3),
     )
 
@@ -551,7 +570,7 @@ def _invoke_async(fn: Any, event: Any) -> None:
         if errored:
             LOG.info("async invocation of %s failed: %s", fn.function_name, payload[:500])
 
-    threading.Thread(target=run, name=f"swr-lambda-{fn.function_name}", daemon=True).start()
+    _spawn(run, name=f"swr-lambda-{fn.function_name}")
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -718,7 +737,7 @@ def _deliver(rule_arn: str, target: dict[str, Any], message: dict[str, Any], tra
     if service == "states":
         from moto.stepfunctions.responses import get_backend
 
-        get_backend(account, region).start_execution(arn, str(uuid.uuid4()), payload)
+        get_backend(account, region).start_execution(arn, str(_new_uuid()), payload)
     elif service == "sns":
         _publish_to_topic(rule_arn, arn, account, region, payload)
     else:
@@ -774,12 +793,11 @@ def _deliver_or_dead_letter(rule_arn: str, target: dict[str, Any], message: dict
         if not failure.retryable:
             _dead_letter(rule_arn, target, message, failure, "non-retryable error", 0)
             return
-    threading.Thread(
-        target=_retry_delivery,
-        args=(rule_arn, target, message, transform, _sim_time()),
+    _spawn(
+        _retry_delivery,
         name=f"swr-event-retry-{target.get('Id', '')}",
-        daemon=True,
-    ).start()
+        args=(rule_arn, target, message, transform, _sim_time()),
+    )
 
 
 def _retry_delivery(
@@ -790,7 +808,7 @@ def _retry_delivery(
     max_age = float(policy.get("MaximumEventAgeInSeconds", 86400))
     failure = _DeliveryFailed("", "", True)
     for retry in range(1, max_retries + 1):
-        _warped_sleep(min(2.0**retry, 60.0))  # exponential backoff, capped at a minute
+        _sleep(min(2.0**retry, 60.0))  # exponential backoff, capped at a minute
         if _bridge is None:
             return  # the emulator stopped; so did EventBridge
         if _sim_time() - first_attempt > max_age:
@@ -952,7 +970,7 @@ def _alarm_event(account: str, region: str, alarm: Any, previous: dict[str, Any]
     moment = alarm.state_updated_timestamp
     return {
         "version": "0",
-        "id": str(uuid.uuid4()),
+        "id": str(_new_uuid()),
         "detail-type": "CloudWatch Alarm State Change",
         "source": "aws.cloudwatch",
         "account": account,
@@ -1099,32 +1117,154 @@ class _ModuleShim:
         return getattr(self._real, name)
 
 
-def _patch_time_warp(p: _Patches) -> None:
-    # Only the names the interpreter's wait sites use are replaced, inside those modules only.
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-    from moto.stepfunctions.parser.asl.component.program import program
-    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
-    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
-    from moto.stepfunctions.parser.asl.eval import environment
-    from moto.stepfunctions.parser.asl.eval.callback import callback
+# Virtual time (hooks.scheduler set: the in-process emulator) or warped wall time (the served
+# emulator): the interpreter's threads, events, sleeps and clocks are made here, per mode.
 
-    # Wait: env.program_state_event (made in environment.py) .wait(); elapsed checked by time.time().
-    _require(environment, "threading", threading)
-    p.set(environment, "threading", _ModuleShim(threading, Event=WarpedEvent))
-    _require(wait_function, "time", time)
-    p.set(wait_function, "time", _ModuleShim(time, time=_WarpClock().time))
-    # Retry: time.sleep(interval_seconds).
-    _require(retrier_decl, "time", time)
-    p.set(retrier_decl, "time", _ModuleShim(time, sleep=_warped_sleep))
-    # Task TimeoutSeconds: threading.Event().wait(timeout_seconds).
-    _require(execute_state, "threading", threading)
-    p.set(execute_state, "threading", _ModuleShim(threading, Event=WarpedEvent))
-    # waitForTaskToken: callback / heartbeat endpoints wait on Event(timeout).
-    _require(callback, "Event", threading.Event)
-    p.set(callback, "Event", WarpedEvent)
-    # State machine TimeoutSeconds: worker_thread.join(timeout).
-    _require(program, "threading", threading)
-    p.set(program, "threading", _ModuleShim(threading, Thread=_WarpedJoinThread))
+
+def _scheduler() -> Scheduler | None:
+    hooks = _hooks()
+    return None if hooks is None else hooks.scheduler
+
+
+def _new_event() -> Any:
+    scheduler = _scheduler()
+    return VirtualEvent(scheduler) if scheduler is not None else WarpedEvent()
+
+
+def _new_thread(*args: Any, **kwargs: Any) -> threading.Thread:
+    scheduler = _scheduler()
+    if scheduler is not None:
+        return ActorThread(scheduler, *args, **kwargs)
+    return _WarpedJoinThread(*args, **kwargs)
+
+
+def _spawn(target: Callable[..., Any], name: str, args: tuple[Any, ...] = ()) -> None:
+    """Start a thread of the emulator's own (a retry, an asynchronous invocation)."""
+    _new_thread(target=target, name=name, args=args, daemon=True).start()
+
+
+def _sleep(seconds: float) -> None:
+    scheduler = _scheduler()
+    if scheduler is not None:
+        scheduler.sleep(seconds)
+    else:
+        _warped_sleep(seconds)
+
+
+_wait_clock = _WarpClock()
+
+
+def _time() -> float:
+    scheduler = _scheduler()
+    return scheduler.now() if scheduler is not None else _wait_clock.time()
+
+
+class _DatetimeType(type):
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, dt.datetime)
+
+    def __subclasscheck__(cls, subclass: Any) -> bool:
+        return issubclass(subclass, dt.datetime)
+
+
+class _Datetime(dt.datetime, metaclass=_DatetimeType):
+    """datetime.datetime whose now() is the emulator's time (virtual when it has a scheduler)."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> dt.datetime:  # type: ignore[override]
+        scheduler = _scheduler()
+        return scheduler.datetime_now(tz) if scheduler is not None else dt.datetime.now(tz)
+
+
+def _utcnow() -> dt.datetime:
+    scheduler = _scheduler()
+    if scheduler is not None:
+        return scheduler.datetime_now()  # naive UTC, as moto's utcnow()
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _new_uuid() -> uuid.UUID:
+    """A random UUID from moto's generator, which the emulator seeds: the same seed, the same ids."""
+    from moto.moto_api._internal import mock_random
+
+    return cast(uuid.UUID, mock_random.uuid4())
+
+
+def _long_uid() -> str:
+    return str(_new_uuid())
+
+
+_STDLIB_SHIMS: dict[int, Any] = {}
+_jitter = random.Random(0)  # Retry's JitterStrategy FULL; seeded by start()
+
+
+def _stdlib_shim(real: Any) -> Any:
+    """The stand-in for one stdlib module (or name) inside moto's interpreter."""
+    if id(real) not in _STDLIB_SHIMS:
+        overrides: dict[int, Any] = {
+            id(threading): _ModuleShim(threading, Event=_new_event, Thread=_new_thread),
+            id(threading.Event): _new_event,
+            id(threading.Thread): _new_thread,
+            id(time): _ModuleShim(time, sleep=_sleep, time=_time),
+            id(dt): _ModuleShim(dt, datetime=_Datetime),
+            id(random): _ModuleShim(random, uniform=lambda a, b: _jitter.uniform(a, b)),
+        }
+        _STDLIB_SHIMS.update(overrides)
+    return _STDLIB_SHIMS.get(id(real))
+
+
+def _patch_interpreter_time(p: _Patches) -> None:
+    """Every module of moto's ASL interpreter gets the emulator's threads, events, sleep and
+    clock in place of the stdlib's: Wait, Retry intervals, TimeoutSeconds, HeartbeatSeconds,
+    waitForTaskToken, Parallel branches and the execution's own thread all run in its time."""
+    import moto.stepfunctions.parser.asl.parse.asl_parser  # loads every state type
+    import moto.stepfunctions.parser.backend.execution
+    import moto.stepfunctions.parser.models  # noqa: F401
+    from moto.stepfunctions.parser import utils as parser_utils
+
+    replaced = (threading, threading.Event, threading.Thread, time, dt, random)
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith("moto.stepfunctions.parser"):
+            continue
+        for attribute, value in list(vars(module).items()):
+            if any(value is real for real in replaced):
+                p.set(module, attribute, _stdlib_shim(value))
+            elif value is parser_utils.long_uid and module is not parser_utils:
+                p.set(module, attribute, _long_uid)
+
+
+_CLOCKED_SERVICES = (
+    "core",
+    "ec2",
+    "elbv2",
+    "efs",
+    "dynamodb",
+    "events",
+    "cloudwatch",
+    "sns",
+    "sqs",
+    "logs",
+    "cloudformation",
+    "iam",
+    "awslambda",
+    "s3",
+    "kms",
+    "cloudtrail",
+    "stepfunctions",
+)
+
+
+def _patch_moto_clock(p: _Patches) -> None:
+    """moto stamps resources and events with utcnow() (EC2 launch times, alarm state changes,
+    the time of an event put without one): the emulator's time too."""
+    from moto.core import utils as core_utils
+
+    for service in _CLOCKED_SERVICES:
+        importlib.import_module(f"moto.{service}.models")
+    original = _require(core_utils, "utcnow")
+    for name, module in list(sys.modules.items()):
+        if module is not None and name.startswith("moto.") and getattr(module, "utcnow", None) is original:
+            p.set(module, "utcnow", _utcnow)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1449,7 +1589,7 @@ def _patch_named_executions(p: _Patches) -> None:
     original = _require(StepFunctionsParserBackend, "start_execution")
 
     def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
-        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+        return original(self, state_machine_arn, name or str(_new_uuid()), *args, **kwargs)
 
     p.set(StepFunctionsParserBackend, "start_execution", start_execution)
 

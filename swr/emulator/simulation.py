@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from swr.emulator import moto_bridge
-from swr.emulator.clock import WarpClock
+from swr.emulator.clock import VirtualClock, WarpClock
 from swr.emulator.faults import FaultPlan
 from swr.emulator.latency import LatencyProfile
 from swr.emulator.network import (
@@ -44,6 +44,9 @@ from swr.emulator.network import (
 from swr.emulator.world import WorldInfo
 
 log = logging.getLogger("swr-emulator")
+# How often the world moves on: every simulated second in virtual time; every 20 ms of real time
+# (whatever that is in simulated time) when warped.
+TICK_SECONDS = 1.0
 TICK_REAL_SECONDS = 0.02
 RUNNING = "running"
 API_ENDPOINTS = "the AWS API endpoints"
@@ -135,7 +138,7 @@ class EfsStore:
 class Simulation:
     def __init__(
         self,
-        clock: WarpClock,
+        clock: WarpClock | VirtualClock,
         latency: LatencyProfile,
         faults: FaultPlan,
         world: WorldInfo,
@@ -144,6 +147,7 @@ class Simulation:
         boot_gate: Callable[[SimInstance], str],
     ) -> None:
         self.clock = clock
+        self.tick_seconds = TICK_SECONDS if isinstance(clock, VirtualClock) else TICK_REAL_SECONDS * clock.warp
         self.latency = latency
         self.faults = faults
         self.world = world
@@ -156,7 +160,7 @@ class Simulation:
         self._lock = threading.RLock()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._sequence = itertools.count()
-        self._stop = threading.Event()
+        self._stop = clock.event()
         self._thread: threading.Thread | None = None
         self._alarm_states: dict[str, str] = {}
         self._violated: set[tuple[str, ...]] = set()
@@ -171,7 +175,7 @@ class Simulation:
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="swr-simulation", daemon=True)
+        self._thread = self.clock.thread(self._run, name="swr-simulation")
         self._thread.start()
 
     def stop(self) -> None:
@@ -341,7 +345,7 @@ class Simulation:
 
     # --- the ticker ------------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.wait(TICK_REAL_SECONDS):
+        while not self.clock.sleep(self.tick_seconds, self._stop):
             try:
                 with self.faults.internal():
                     self._tick()
@@ -429,9 +433,7 @@ class Simulation:
             and sim.az not in self.faults.down_azs | self.silent_gate_azs
         ):
             sim.gate_started = True
-            threading.Thread(
-                target=self._run_gate, args=(sim,), name=f"boot-gate-{sim.instance_id}", daemon=True
-            ).start()
+            self.clock.thread(self._run_gate, name=f"boot-gate-{sim.instance_id}", args=(sim,)).start()
         passing = sim.serving and not sim.hung and sim.az not in self.faults.down_azs | self.unhealthy_azs
         if passing and sim.passing_since is None:
             sim.passing_since = now

@@ -17,7 +17,7 @@ from swr.emulator.world import WorldOptions
 
 def unprotected(options: WorldOptions | None = None) -> Emulator:
     """The account before swr: the simulation runs, no workflow reacts to what a test does."""
-    return Emulator(warp=100.0, protect=False, world_options=options)
+    return Emulator(protect=False, world_options=options)
 
 
 @pytest.fixture

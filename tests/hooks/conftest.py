@@ -87,13 +87,13 @@ def _serve(emu: Emulator, directory: Path) -> Served:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """A fresh emulator per test, for tests that start failovers."""
-    with Emulator(warp=100.0) as emu:
+    with Emulator(virtual=False, warp=100.0) as emu:
         yield _serve(emu, tmp_path)
 
 
 @pytest.fixture(scope="module")
 def shared_emulator() -> Iterator[Emulator]:
-    with Emulator(warp=100.0) as emu:
+    with Emulator(virtual=False, warp=100.0) as emu:
         emu.start_server(port=0)
         yield emu
 

@@ -13,7 +13,15 @@ from swr.emulator.faults import SERVER_ERROR
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with Emulator(warp=100.0) as emu:
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def served_emulator() -> Iterator[Emulator]:
+    """For commands that reach the emulator over HTTP and wait in real time for a failover
+    (``--wait``): its world runs warped, not in virtual time."""
+    with Emulator(virtual=False) as emu:
         yield emu
 
 
@@ -25,17 +33,18 @@ def start(emu: Emulator, payload: dict[str, Any], name: str) -> str:
     )
 
 
-def finished(emu: Emulator, arn: str, timeout: float = 60.0) -> dict[str, Any]:
-    import time
-
+def finished(emu: Emulator, arn: str, timeout: float = 3600.0) -> dict[str, Any]:
+    """The execution once it has ended (``timeout`` in simulated seconds)."""
     sfn = emu.boto3_client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            return dict(described)
-        time.sleep(0.05)
-    raise TimeoutError(arn)
+    seen: dict[str, Any] = {}
+
+    def ended() -> bool:
+        seen.update(sfn.describe_execution(executionArn=arn))
+        return bool(seen["status"] != "RUNNING")
+
+    if not emu.wait_until(ended, timeout):
+        raise TimeoutError(arn)
+    return seen
 
 
 def output(described: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +73,10 @@ def assert_safe(emu: Emulator) -> None:
         if not (current.hung or current.az in emu.faults.down_azs) and current.workload_up:
             assert serving == [record.current_instance_id]
     else:
+        # A replacement swr gave up on may still be shutting down (EC2 takes its time): once it
+        # is gone, nothing serves.
         assert len(serving) <= 1
+        assert emu.wait_until(lambda: len(emu.serving_instances()) <= 1, timeout=600)
 
 
 def fence_cannot_be_proven(emu: Emulator, fence_timeout_seconds: int = 60) -> None:

@@ -79,7 +79,7 @@ def test_the_demo_application_was_protected_by_swr_register(emulator: Emulator):
 
 @pytest.fixture
 def unprotected() -> Emulator:
-    with Emulator(warp=100.0, protect=False) as emu:
+    with Emulator(virtual=False, warp=100.0, protect=False) as emu:
         yield emu  # type: ignore[misc]
 
 

@@ -13,8 +13,9 @@ from tests.scenarios.conftest import assert_safe
 
 
 def test_an_operator_drills_and_inspects_through_the_emulator_endpoint(
-    emulator: Emulator, capsys: pytest.CaptureFixture[str]
+    served_emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    emulator = served_emulator
     endpoint = emulator.start_server(0)
     where = ["--endpoint", endpoint, "--region", emulator.region, "--warp", "100"]
 

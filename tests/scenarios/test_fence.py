@@ -25,9 +25,9 @@ from tests.scenarios.conftest import assert_safe, finished, output
 @pytest.fixture
 def failover(request: pytest.FixtureRequest) -> Iterator[tuple[Emulator, dict[str, Any]]]:
     name = request.param
-    with Emulator.for_scenario(name, warp=100.0) as emu:
+    with Emulator.for_scenario(name) as emu:
         emu.inject(name)
-        report = emu.report(emu.wait_for_failover(timeout=120))
+        report = emu.report(emu.wait_for_failover())
         if report["outcome"] != "recovered":
             print(f"not recovered: {report['error']}: {report['cause']}")
         yield emu, report
@@ -39,10 +39,7 @@ def connection(report: dict[str, Any], path: str) -> str:
 
 
 def eventually(emu: Emulator, condition: Callable[[], bool], simulated_seconds: float) -> None:
-    deadline = emu.clock.now() + simulated_seconds
-    while not condition():
-        assert emu.clock.now() < deadline, "condition not met in simulated time"
-        emu.clock.sleep(5.0)
+    assert emu.wait_until(condition, simulated_seconds, poll=5.0), "condition not met in simulated time"
 
 
 def deny_entries(emu: Emulator, address: str) -> list[tuple[int, bool]]:
@@ -122,7 +119,9 @@ def test_an_nfs_session_inside_the_instances_subnet_is_cut_by_deleting_the_mount
     old = emu.instance(report["old"]["instance_id"])
     assert "deleted: its mounts are broken" in connection(report, "efs")
     # The AZ gets its mount target back, in the same subnet, once the instance can open no
-    # new session.
+    # new session; the fence is dropped once EC2 has terminated the instance.
+    eventually(emu, lambda: old.state == "terminated", 600)
+    emu.wait_until_settled()
     targets = emu.boto3_client("efs").describe_mount_targets(FileSystemId=emu.world.file_system_id)["MountTargets"]  # type: ignore[union-attr]
     again = [t for t in targets if t["AvailabilityZoneName"] == old.az]
     assert [(t["SubnetId"], t["LifeCycleState"]) for t in again] == [(old.subnet_id, "available")]
@@ -152,7 +151,7 @@ def test_when_the_instances_az_does_not_answer_the_failover_fails_closed_until_a
     assert emu.stack is not None
     resumed = resume(emu.boto3_client, emu.stack, emu.app, "ops@example", confirm_fenced="host powered off, AWS Health")
     assert resumed.how == "new execution"
-    described = finished(emu, resumed.execution_arn, timeout=120)
+    described = finished(emu, resumed.execution_arn)
     assert output(described).get("outcome") == "recovered", described
     (fenced,) = output(described)["fenced"]
     assert "ops@example confirmed it down" in fenced and "host powered off, AWS Health" in fenced

@@ -6,7 +6,6 @@ dashboard that shows them."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,18 +28,22 @@ def subscribe_a_queue(emu: Emulator) -> str:
     return str(url)
 
 
-def messages(emu: Emulator, url: str, count: int, timeout: float = 10.0) -> list[str]:
+def messages(emu: Emulator, url: str, count: int, timeout: float = 600.0) -> list[str]:
+    """Up to ``count`` messages, waiting at most ``timeout`` simulated seconds for them."""
     sqs, received = emu.boto3_client("sqs"), []
-    deadline = time.monotonic() + timeout
-    while len(received) < count and time.monotonic() < deadline:
+
+    def enough() -> bool:
         for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
             received.append(message["Body"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return len(received) >= count
+
+    emu.wait_until(enough, timeout)
     return received
 
 
 def datapoints(emu: Emulator, name: str, dimensions: dict[str, str], statistic: str = "Sum") -> list[float]:
-    now = datetime.now(tz=UTC)
+    now = datetime.fromtimestamp(emu.clock.now(), tz=UTC)  # the metrics carry the world's time
     points = emu.boto3_client("cloudwatch").get_metric_statistics(
         Namespace=emu.stack.MetricNamespace,  # type: ignore[union-attr]
         MetricName=name,

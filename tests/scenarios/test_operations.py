@@ -36,6 +36,12 @@ class Operator:
 
 
 @pytest.fixture
+def emulator(served_emulator: Emulator) -> Emulator:
+    """The operator's commands reach the emulator over HTTP and wait in real time."""
+    return served_emulator
+
+
+@pytest.fixture
 def operator(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> Operator:
     return Operator(emulator, capsys)
 
@@ -172,7 +178,7 @@ def test_a_failover_stopped_while_its_replacement_waited_for_the_permit_is_resum
 
 def test_while_a_failover_runs_neither_maintenance_nor_resume_touch_it(capsys: pytest.CaptureFixture[str]):
     # A slow clock keeps the failover waiting for its permit while the operator types.
-    with Emulator(warp=10.0) as emulator:
+    with Emulator(virtual=False, warp=10.0) as emulator:
         operator = Operator(emulator, capsys)
         assert emulator.simulation is not None
         emulator.simulation.silent_gate_azs.update(emulator.world.subnets)

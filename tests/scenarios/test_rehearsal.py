@@ -287,7 +287,7 @@ def test_a_layout_that_leaves_the_fence_only_the_power_off_is_reported_with_the_
 
 
 def test_a_mount_target_in_the_instances_subnet_is_reported_and_the_rehearsal_says_it_would_be_deleted():
-    with Emulator.for_scenario("shared-subnet", warp=100.0) as emu:
+    with Emulator.for_scenario("shared-subnet") as emu:
         record = emu.store.require(emu.app)
         shared = next(
             t["MountTargetId"]

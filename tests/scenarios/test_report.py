@@ -28,14 +28,14 @@ WIDTH, HEIGHT = 1400, 1800
 @pytest.fixture(scope="module")
 def failover() -> Iterator[dict[str, Any]]:
     """One recovered RMS fault, served on loopback as `swr emulator` serves it."""
-    with Emulator(warp=100.0) as emu:
+    with Emulator() as emu:
         emu.inject("rms-fault")
         arn = emu.wait_for_failover()
         endpoint = emu.start_server(port=0)
         sfn = emu.boto3_client("stepfunctions")
         yield {
             "arn": arn,
-            "where": ["--endpoint", endpoint, "--region", emu.region, "--warp", "100"],
+            "where": ["--endpoint", endpoint, "--region", emu.region],
             "states": _states(json.loads(sfn.describe_state_machine_for_execution(executionArn=arn)["definition"])),
             "steps": build_timeline(sfn.describe_execution(executionArn=arn), fetch_history(sfn, arn)).steps,
         }

@@ -4,7 +4,7 @@ they cannot deliver in the dead-letter queue, with the reason, for an operator t
 from __future__ import annotations
 
 import json
-import time
+from datetime import UTC, datetime
 
 from handlers.core.record import AppState
 from rms_hooks import fault_notifier
@@ -17,20 +17,28 @@ ACCESS_DENIED = ("AccessDeniedException", "not authorized to perform: states:Sta
 
 def rms_fault(emu: Emulator) -> dict:
     """The event RMS's fault script publishes from the instance."""
-    return fault_notifier.fault_entry("demo", emu.primary_instance_id, "app_demo", "resource Cmdline0 failed")
+    occurred_at = datetime.fromtimestamp(emu.clock.now(), tz=UTC)  # the instance's clock is the world's
+    return fault_notifier.fault_entry(
+        "demo", emu.primary_instance_id, "app_demo", "resource Cmdline0 failed", occurred_at=occurred_at
+    )
 
 
-def dead_letters(emu: Emulator, wait: float = 5.0) -> list[dict]:
+def dead_letters(emu: Emulator, wait: float = 500.0) -> list[dict]:
+    """What the dead-letter queue holds, waiting up to ``wait`` simulated seconds for something."""
     sqs = emu.boto3_client("sqs")
     url = sqs.get_queue_url(QueueName="swr-trigger-dead-letters")["QueueUrl"]
-    deadline = time.monotonic() + wait
-    while True:
-        found = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
-        ).get("Messages", [])
-        if found or time.monotonic() > deadline:
-            return list(found)
-        time.sleep(0.05)
+    found: list[dict] = []
+
+    def arrived() -> bool:
+        found.extend(
+            sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+            ).get("Messages", [])
+        )
+        return bool(found)
+
+    emu.wait_until(arrived, timeout=wait)
+    return found
 
 
 def test_a_throttled_trigger_is_retried_and_still_starts_the_failover(emulator: Emulator):
@@ -41,7 +49,7 @@ def test_a_throttled_trigger_is_retried_and_still_starts_the_failover(emulator: 
 
     assert throttle.hits == 3, "the first deliveries were not throttled"
     assert report["outcome"] == "recovered"
-    assert dead_letters(emulator, wait=0.2) == []
+    assert dead_letters(emulator, wait=20) == []
     assert_safe(emulator)
 
 

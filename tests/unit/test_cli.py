@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -211,8 +211,6 @@ def test_an_unreachable_endpoint_is_explained(capsys: pytest.CaptureFixture[str]
 
 # --- the demo, with a stand-in emulator ---------------------------------------------------------
 class FakeClock:
-    warp = 100.0
-
     def now(self) -> float:
         return time.time()
 
@@ -226,16 +224,15 @@ class FakeEmulator:
 
     region, table_name, app = REGION, "swr-apps", "demo"
 
-    def __init__(self, warp: float = 100.0, recovered: bool = True) -> None:
-        self.warp = warp
+    def __init__(self, recovered: bool = True) -> None:
         self.clock = FakeClock()
         self.recovered = recovered
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})  # type: ignore[call-overload]
         self.arn = ""
 
     @classmethod
-    def for_scenario(cls, name: str, warp: float = 100.0) -> FakeEmulator:
-        return cls(warp)
+    def for_scenario(cls, name: str) -> FakeEmulator:
+        return cls()
 
     def __enter__(self) -> FakeEmulator:
         self._mock.start()
@@ -266,13 +263,18 @@ class FakeEmulator:
             stateMachineArn=self.state_machine_arn, name="fault-1", input=json.dumps({"kind": "drill", "app": "demo"})
         )["executionArn"]
 
-    def wait_for_failover(self, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
+    def finished_failover(self) -> str | None:
+        status = self.boto3_client("stepfunctions").describe_execution(executionArn=self.arn)["status"]
+        return None if status == "RUNNING" else self.arn
+
+    def wait_until(self, done: Callable[[], bool], timeout: float = 60.0, poll: float = 1.0) -> bool:
+        # moto's interpreter runs in real time here: wall seconds stand in for simulated ones.
+        deadline = time.monotonic() + 60.0
         while time.monotonic() < deadline:
-            if self.boto3_client("stepfunctions").describe_execution(executionArn=self.arn)["status"] != "RUNNING":
-                return self.arn
+            if done():
+                return True
             time.sleep(0.02)
-        raise TimeoutError("no failover")
+        return False
 
     def wait_until_settled(self, timeout: float = 60.0) -> list[str]:
         return [self.arn]
@@ -334,8 +336,8 @@ def test_demo_fails_unless_the_data_came_back(monkeypatch: pytest.MonkeyPatch, c
 
     class NotRecovered(FakeEmulator):
         @classmethod
-        def for_scenario(cls, name: str, warp: float = 100.0) -> FakeEmulator:
-            return cls(warp, recovered=False)
+        def for_scenario(cls, name: str) -> FakeEmulator:
+            return cls(recovered=False)
 
     monkeypatch.setattr(cli.demo, "_load_emulator", lambda: NotRecovered)
 

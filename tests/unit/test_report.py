@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -38,7 +37,8 @@ class Recorded:
     events: list[dict[str, Any]]
 
     def page(self) -> str:
-        return render_report(self.definition, self.described, self.events, warped(self.described["startDate"], 100.0))
+        # Virtual time: the recorded timestamps are simulated already, so the warp is 1.
+        return render_report(self.definition, self.described, self.events, warped(self.described["startDate"], 1.0))
 
     def timeline_names(self) -> list[str]:
         return [s.name for s in build_timeline(self.described, self.events).steps]
@@ -53,22 +53,21 @@ def _record(emu: Emulator, arn: str) -> Recorded:
     )
 
 
-def _entered(emu: Emulator, arn: str, state: str, timeout: float = 30.0) -> None:
+def _entered(emu: Emulator, arn: str, state: str, timeout: float = 600.0) -> None:
     sfn = emu.boto3_client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for event in fetch_history(sfn, arn):
-            if (event.get("stateEnteredEventDetails") or {}).get("name") == state:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{arn} never entered {state}")
+
+    def entered() -> bool:
+        return any((e.get("stateEnteredEventDetails") or {}).get("name") == state for e in fetch_history(sfn, arn))
+
+    if not emu.wait_until(entered, timeout):
+        raise TimeoutError(f"{arn} never entered {state}")
 
 
 @pytest.fixture(scope="module")
 def executions() -> Iterator[dict[str, Recorded]]:
     """One emulator, the failover's outcomes in the order an operator's bad day has them."""
     recorded: dict[str, Recorded] = {}
-    with Emulator(warp=100.0) as emu:
+    with Emulator() as emu:
         # The old instance cannot be proven cut off: the fence fails closed, the failover ends FAILED.
         fence_cannot_be_proven(emu)
         emu.inject("rms-fault")
