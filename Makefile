@@ -17,7 +17,7 @@ CHROMIUM := /usr/bin/chromium
 SCENARIO ?= rms-fault
 DEMO_ARGS ?=
 
-.PHONY: demo demo-all test lint format setup clean
+.PHONY: demo demo-all test lint format setup clean campaign
 
 demo: $(STAMP)
 	$(BIN)/swr demo --scenario $(SCENARIO) $(DEMO_ARGS)
@@ -31,6 +31,13 @@ demo-all: $(STAMP)
 
 test: lint $(CHROMIUM)
 	$(BIN)/pytest
+
+# The fault campaign beyond CI's fixed seeds: the table of outcomes by fault band and scenario,
+# and every violation with the command that replays its seed.
+SEEDS ?= 1000
+JOBS ?= 2
+campaign: $(STAMP)
+	$(BIN)/python bench/campaign.py --seeds $(SEEDS) --jobs $(JOBS)
 
 # The template checks run offline: checkov downloads no guidelines, cfn-lint ships its specs.
 lint: $(STAMP) $(TOOLS_STAMP)

@@ -11,7 +11,8 @@ still be ours and the generation unchanged), starts the workload and answers the
 SendTaskSuccess. Anything else fails closed: without a valid permit for the current
 generation EFS is never mounted and the workload never started; an instance whose
 generation was superseded, whose permit was withdrawn, or whose workflow stopped waiting
-(TaskTimedOut / InvalidToken / TaskDoesNotExist) fences itself (``systemctl poweroff``).
+(TaskTimedOut / InvalidToken / TaskDoesNotExist), or that got no permit within its wait, fences
+itself (``systemctl poweroff``).
 
 Usage: ``swr-boot-gate [--config PATH] [--once]``
   --config PATH  JSON configuration (default /etc/swr/hooks.json; when the default file is
@@ -28,7 +29,8 @@ Exit codes (the unit fails on anything but 0, so RMS, which requires it, does no
                        it started): self-fenced
   4  MOUNT_FAILED      EFS mount failed; SendTaskFailure(BootGateFailed) sent (and, should
                        the workflow no longer wait, self-fenced)
-  5  NO_PERMIT         no permit for this instance before permit_timeout_seconds; nothing done
+  5  NO_PERMIT         no permit for this instance before permit_timeout_seconds: EFS not
+                       mounted, workload not started; self-fenced
   6  START_FAILED      the workload did not start (or the permit could not be re-confirmed);
                        SendTaskFailure(BootGateFailed) sent
   7  REFUSED           identity unreadable, tags missing, or ``swr:app`` differs from the
@@ -409,12 +411,15 @@ class BootGate:
                 last_reason = decision.reason
             now = self.clock()
             if now >= deadline:
-                self._log(
-                    "no-permit",
+                reason = (
                     f"no start permit for this instance within {timeout:g}s (last: {decision.reason});"
-                    " EFS not mounted, workload not started",
-                    logging.ERROR,
+                    " EFS not mounted, workload not started"
                 )
+                self._log("no-permit", reason, logging.ERROR)
+                # Nobody will permit it now (its workflow stopped or moved on): a replacement
+                # left running would hold an address and could be given a permit by mistake
+                # later. It powers itself off; a resumed failover launches what it needs.
+                self._self_fence(reason)
                 return GateOutcome.NO_PERMIT
             self.sleep(min(self.config.poll_seconds, deadline - now))
 

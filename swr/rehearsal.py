@@ -243,16 +243,17 @@ def _admit(client: Client, record: AppRecord, execution: str, name: str, force: 
     trigger = parse_trigger(
         {"kind": TriggerKind.DRILL.value, "app": record.app, "reason": "rehearsal", "force": force}, name
     )
-    refusal = refusal_of(trigger, _lease_as_seen(client, record), execution)
+    # The lease as seen through this client; a holder left in it is one that runs.
+    refusal = refusal_of(trigger, _lease_as_seen(client, record), execution, still_running=lambda _: True)
     if refusal is None:
         return AdmitVerdict(decision=Decision.PROCEED, reason=trigger.summary, force=force)
     return AdmitVerdict(decision=refusal[0], reason=refusal[1], force=force)
 
 
 def _lease_as_seen(client: Client, record: AppRecord) -> AppRecord:
-    """The record with its lease settled here, through ``client``: admission asks whether an
-    expired lease's holder still runs with the handlers' own client, which is not this one."""
-    if record.state is not AppState.SWITCHING or record.lease is None or lease.is_live(record):
+    """The record with its lease settled here, through ``client``: admission asks whether the
+    lease's holder still runs with the handlers' own client, which is not this one."""
+    if record.state is not AppState.SWITCHING or record.lease is None:
         return record
     try:
         status = client("stepfunctions").describe_execution(executionArn=record.lease.holder)["status"]
@@ -260,10 +261,9 @@ def _lease_as_seen(client: Client, record: AppRecord) -> AppRecord:
         if error_code(error) != "ExecutionDoesNotExist":
             raise
         status = "GONE"
-    if status == "RUNNING":  # the holder is alive: a lease admission counts as live
-        held = record.lease.model_copy(update={"expires_at": datetime.max.replace(tzinfo=UTC)})
-        return record.model_copy(update={"lease": held})
-    return record.model_copy(update={"lease": None})  # taken over, as Admit would
+    if status == "RUNNING":  # the holder is alive: its lease keeps others out
+        return record
+    return record.model_copy(update={"lease": None})  # continued by the next trigger, as Admit would
 
 
 # --- facts, read once --------------------------------------------------------------------------

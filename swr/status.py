@@ -40,6 +40,7 @@ class AppStatus(BaseModel):
     last_failover_seconds: float | None = None
     alarms: dict[str, str] = {}
     fences: list[str] = []  # what each fence still holds against an instance, and until when
+    leftovers: list[str] = []  # fenced instances EC2 never powered off: they run until terminated
 
 
 def discover_stacks(cloudformation: Any) -> list[tuple[str, StackOutputs]]:
@@ -118,6 +119,7 @@ def status_of(client: Client, stack_name: str, stack: StackOutputs) -> AppStatus
         last_failover_seconds=last.duration_seconds if last else None,
         alarms=_alarms(client, record),
         fences=[_fence(f) for f in record.fences],
+        leftovers=_leftovers(client, record),
     )
 
 
@@ -133,6 +135,23 @@ def _fence(fence: Fence) -> str:
     return (
         f"{fence.instance_id} ({fence.instance_state or '?'}) is fenced, {proof}; holds {', '.join(held) or 'nothing'}"
     )
+
+
+def _leftovers(client: Client, record: AppRecord) -> list[str]:
+    """Fenced instances that still run: what the failover that fenced them reported, or their state."""
+    reported = {text.split(" ", 1)[0]: text for summary in record.history for text in summary.leftovers}
+    found = []
+    for fence in record.fences:
+        if fence.instance_id == record.current_instance_id:
+            continue
+        state = _instance_state(client, fence.instance_id)
+        if state in ("pending", "running"):
+            found.append(
+                reported.get(fence.instance_id)
+                or f"{fence.instance_id} is {state}: fenced by {fence.execution.rsplit(':', 1)[-1]} but not"
+                f" powered off; terminate it: aws ec2 terminate-instances --instance-ids {fence.instance_id}"
+            )
+    return found
 
 
 def _instance_state(client: Client, instance_id: str) -> str:

@@ -57,7 +57,7 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
         refusal = refusal_of(trigger, record, request.execution)
         if refusal is not None:
             return decide(*refusal)
-        carried = _continuation(trigger, record)
+        carried = _continuation(trigger, record) or _orphaned(record)
         if carried is None or carried.route is Route.FENCE_AND_LAUNCH:
             taken = lease.take(record, request.execution)
         else:
@@ -102,6 +102,14 @@ def _continuation(trigger: Trigger, record: AppRecord) -> Continuation | None:
     return continuation(record, trigger.interrupted)
 
 
+def _orphaned(record: AppRecord) -> Continuation | None:
+    """A lease whose holder ended without finishing (stopped, or its clean-up failed): the
+    trigger continues that failover as a resume would, rather than waiting out the lease."""
+    if record.state is not AppState.SWITCHING or record.lease is None:
+        return None
+    return continuation(record, record.lease.holder)
+
+
 def _proceed(
     decide: Callable[..., Admission], record: AppRecord, reason: str, carried: Continuation | None
 ) -> Admission:
@@ -132,19 +140,21 @@ def _announce_start(app: str, execution: str, trigger: Trigger, plan: FailoverPl
         logger.warning("could not publish Failover Started: %s", error)
 
 
-def refusal_of(trigger: Trigger, record: AppRecord, execution: str) -> tuple[Decision, str] | None:
-    """Why this trigger must not start a failover now, or None to proceed."""
+def refusal_of(
+    trigger: Trigger, record: AppRecord, execution: str, still_running: Callable[[str], bool] | None = None
+) -> tuple[Decision, str] | None:
+    """Why this trigger must not start a failover now, or None to proceed. ``still_running``
+    says whether an execution runs (by default, asked of Step Functions)."""
+    holder_runs = still_running or _still_running
     if trigger.id in record.recent_triggers:
         return Decision.IGNORE, f"trigger {trigger.id} was already admitted (duplicate delivery)"
     if trigger.kind is TriggerKind.RESUME:
         return _resume_refusal(trigger, record)
     if not trigger.is_fault:
         return Decision.IGNORE, f"{trigger.summary}: not a fault"
-    if (
-        record.state is AppState.SWITCHING
-        and record.lease is not None
-        and (lease.is_live(record) or _still_running(record.lease.holder))
-    ):
+    # Only a holder that still runs keeps others out: one that ended (its clean-up failed, or
+    # it was stopped) leaves its failover to the next trigger, whatever the lease's expiry says.
+    if record.state is AppState.SWITCHING and record.lease is not None and holder_runs(record.lease.holder):
         return Decision.IN_PROGRESS, f"failover already in progress (execution {record.lease.holder})"
     if record.maintenance is not None and not trigger.overrides_maintenance:
         m = record.maintenance

@@ -11,7 +11,7 @@ from handlers.core.errors import AlternateZonesExhausted, LeaseLost, RecordNotFo
 from handlers.core.fence import instances
 from handlers.core.record import AppRecord, AppState, FailoverSummary, Fence
 from handlers.core.record_store import RecordStore
-from handlers.core.resumption import INTERRUPTED
+from handlers.core.resumption import ALIVE_STATES, INTERRUPTED
 from handlers.core.steps import (
     FailInput,
     FailoverOutcome,
@@ -27,6 +27,10 @@ from handlers.core.steps import (
     StepInput,
     TakeoverInput,
 )
+
+ADOPTABLE_STATES = ALIVE_STATES  # a permitted replacement that may run the workload
+# A power-off EC2 accepted (or finished); anything else left running is a leftover.
+POWERED_OFF_OR_GOING = frozenset({"stopping", "stopped", "shutting-down", "terminated", "gone"})
 
 
 def _record(store: RecordStore, request: StepInput | ReplacementInput) -> AppRecord:
@@ -66,11 +70,9 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
     record = _record(store, request)
     alarms.retarget(record.alarm_names, replacement.instance_id)
     finished = clock.now()
-    fenced = [
-        f"{f.instance_id} ({f.instance_state or '?'}): {'; '.join(f.cut)}"
-        for f in record.fences
-        if f.instance_id in request.plan.to_fence
-    ]
+    replaced = [f for f in record.fences if f.instance_id in request.plan.to_fence]
+    fenced = [f"{f.instance_id} ({f.instance_state or '?'}): {'; '.join(f.cut)}" for f in replaced]
+    leftovers = [leftover for f in replaced if (leftover := _leftover(f)) is not None]
     summary = FailoverSummary(
         execution=request.execution,
         trigger=request.trigger.summary,
@@ -84,6 +86,7 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
         attempts=request.plan.attempt,
         step_seconds=_step_seconds(request, finished),
         fenced=fenced,
+        leftovers=leftovers,
     )
 
     def recovered(r: AppRecord) -> None:
@@ -107,10 +110,24 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
         duration_seconds=summary.duration_seconds,
         step_seconds=summary.step_seconds,
         fenced=fenced,
+        leftovers=leftovers,
     )
     notifications.publish(notifications.SUCCEEDED, outcome.model_dump(mode="json"))
     failover_metrics.record_recovered(outcome)
     return outcome
+
+
+def _leftover(fence: Fence) -> str | None:
+    """A replaced instance EC2 never powered off: cut off, but running, and so reported (the
+    outcome, the record's history, swr status) with what to do, rather than taken for gone."""
+    state = instances.state_of(fence.instance_id)
+    if state in POWERED_OFF_OR_GOING:
+        return None
+    refused = "; ".join(fence.attempts) or "not accepted"
+    return (
+        f"{fence.instance_id} is {state}: EC2 never accepted the power-off ({refused}); {_holding(fence)},"
+        f" until it is terminated: aws ec2 terminate-instances --instance-ids {fence.instance_id}"
+    )
 
 
 def rollback_replacement(request: RollbackInput, store: RecordStore) -> FailoverPlan:
@@ -156,10 +173,18 @@ def fail(request: FailInput, store: RecordStore) -> StepError:
     record = store.get(request.app)
     held = record is not None and record.lease_held_by(request.execution)
     permitted = record.permit.instance_id if held and record and record.permit else None
+    adopted: tuple[str, str] | None = None  # (instance, AZ) the record names from now on
     if held or request.error.Error not in {LeaseLost.__name__, RecordNotFound.__name__}:
         for instance in launching.instances_of(request.execution):
-            if instance["InstanceId"] == permitted:
-                actions.append(f"left {permitted} running: it holds the start permit")
+            if instance["InstanceId"] == permitted and instances.state(instance) in ADOPTABLE_STATES:
+                # The old instance was proven cut off before the permit: this one alone may hold
+                # the data. Terminating it would take the workload down for a step that failed
+                # after it started; leaving it unnamed would hide it. It is named instead.
+                adopted = (str(permitted), str(instance["Placement"]["AvailabilityZone"]))
+                actions.append(
+                    f"{permitted} holds the start permit and may run the workload: the record names it as"
+                    f" the current instance; it is not in the target groups (swr resume continues from there)"
+                )
                 continue
             instances.terminate_instance(instance["InstanceId"])
             actions.append(f"terminated unpermitted replacement {instance['InstanceId']}")
@@ -180,6 +205,8 @@ def fail(request: FailInput, store: RecordStore) -> StepError:
             r.state = AppState.FAILED
             r.failure_cause = f"{request.error.Error}: {cause}"
             r.lease = None
+            if adopted is not None:
+                r.current_instance_id, r.current_az = adopted
             r.add_history(summary)
 
         lease.update(store, request.app, request.execution, failed)

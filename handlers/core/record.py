@@ -152,6 +152,7 @@ class FailoverSummary(_Model):
     step_seconds: dict[str, float] = Field(default_factory=dict)
     cause: str | None = None
     fenced: list[str] = Field(default_factory=list)  # each replaced instance: its state, how it was cut off
+    leftovers: list[str] = Field(default_factory=list)  # replaced instances EC2 never powered off
 
     @property
     def duration_seconds(self) -> float:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
 from handlers.core.aws import api_call, client
@@ -102,8 +103,15 @@ def last_state_document(execution: str) -> tuple[FailoverPlan, Takeover, BootRep
         request: dict[str, Any] = {"executionArn": execution, "maxResults": 1000}
         if token:
             request["nextToken"] = token
-        with api_call(f"read the history of {_name(execution)}"):
-            page = sfn.get_execution_history(**request)
+        try:
+            with api_call(f"read the history of {_name(execution)}"):
+                page = sfn.get_execution_history(**request)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                # Nothing to continue from; an instance it may have launched finds its
+                # generation superseded by the next one and fences itself.
+                return None
+            raise
         for event in page.get("events", []):
             found = _takeover_document(event)
             if found is not None and (latest is None or int(event["id"]) > latest[0]):

@@ -243,6 +243,7 @@ class FailoverOutcome(BaseModel):
     duration_seconds: float
     step_seconds: dict[str, float] = Field(default_factory=dict)
     fenced: list[str] = Field(default_factory=list)  # each replaced instance: its state, how it was cut off
+    leftovers: list[str] = Field(default_factory=list)  # replaced instances still running: terminate them
     error: str | None = None
     cause: str | None = None
 

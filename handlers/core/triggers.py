@@ -7,6 +7,7 @@ else is malformed.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -16,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from handlers.core.errors import MalformedTrigger
 
 RMS_SOURCE = "swr.rms"
+# Step Functions keeps a state's input and output under 256 KiB (Developer Guide, "Step
+# Functions service quotas"); the trigger rides along in every state, beside the plan and fence.
+MAX_TRIGGER_BYTES = 32 * 1024
 RMS_DETAIL_TYPE = "RMS Fault"
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 EC2_DETAIL_TYPE = "EC2 Instance State-change Notification"
@@ -114,6 +118,14 @@ def parse_trigger(raw: Any, execution_name: str) -> Trigger:
     """Parse the execution input; raise MalformedTrigger with a cause an operator can read."""
     if not isinstance(raw, dict):
         raise MalformedTrigger(f"execution input must be a JSON object, got {type(raw).__name__}")
+    size = len(json.dumps(raw, separators=(",", ":")).encode())
+    if size > MAX_TRIGGER_BYTES:
+        # Every state of the workflow carries the trigger: one this large would push a state
+        # over Step Functions' 256 KiB limit later, with the lease taken. Refused before.
+        raise MalformedTrigger(
+            f"{_describe(raw)} is {size} bytes; swr takes triggers of at most {MAX_TRIGGER_BYTES} bytes"
+            " (alarm, RMS and EC2 events are a few KiB): nothing was changed"
+        )
     try:
         if raw.get("kind") == TriggerKind.DRILL:
             return _drill(raw, execution_name)

@@ -291,7 +291,8 @@ def _outcome_lines(report: dict[str, Any]) -> list[str]:
     rto = report.get("simulated_rto_seconds")
     rto_text = f"{rto:.1f} s simulated" if isinstance(rto, int | float) else "-"
     took = "recovery time  " if recovered else "ended after    "
-    lines.append(f"  {took}{rto_text} from the fault ({report.get('wall_seconds', 0):.1f} s wall)")
+    # No wall time here: it depends on the machine; --json has it (wall_seconds).
+    lines.append(f"  {took}{rto_text} from the fault")
     violations = report.get("invariant_violations") or []
     lines.append("  safety         " + ("held" if not violations else "VIOLATED: " + "; ".join(violations)))
     if not recovered and (report.get("error") or report.get("cause")):

@@ -51,7 +51,24 @@ FAULTABLE_ACTIONS = (
 )
 PRE_FAULT_RECORDS = 5
 UNFINISHED = {"RUNNING"}
+WORLD_SEED = 7  # a built world's ids and names; the run's seed takes over once it is built
 log = logging.getLogger("swr-emulator")
+
+
+@dataclasses.dataclass(frozen=True)
+class _BuiltWorld:
+    """A world as built (stack deployed, application registered), kept to be restored."""
+
+    backends: moto_bridge.BackendSnapshot
+    world: world.WorldInfo
+    deployment: deploy.Deployment | None
+    primary_instance_id: str
+    function_environment: dict[str, str]
+
+
+# Fast worlds: in virtual time, a world with the same layout is built once per process and
+# restored from its snapshot for every emulator after the first (well under a second).
+_WORLDS: dict[tuple[Any, ...], _BuiltWorld] = {}
 
 
 class Emulator:
@@ -110,7 +127,6 @@ class Emulator:
             {
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_REGION": self.region,
-                "SWR_SDK_MAX_ATTEMPTS": "1",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_SERVICE_NAME": "swr",
@@ -255,8 +271,9 @@ class Emulator:
             time.sleep(0.05)
         return True
 
-    def wait_until_settled(self, timeout: float = 3600.0, quiet_for: float = 30.0) -> list[str]:
-        """Wait until no execution is running and none started for ``quiet_for`` simulated seconds."""
+    def wait_until_settled(self, timeout: float = 3600.0, quiet_for: float = 30.0, poll: float = 5.0) -> list[str]:
+        """Wait until no execution is running and none started for ``quiet_for`` simulated seconds
+        (looking every ``poll``)."""
         seen: dict[str, Any] = {"count": -1, "since": self.clock.now(), "arns": []}
 
         def settled() -> bool:
@@ -268,7 +285,7 @@ class Emulator:
             seen["arns"] = [e["executionArn"] for e in executions]
             return bool(now - seen["since"] >= quiet_for)
 
-        if not self.wait_until(settled, timeout, poll=5.0):
+        if not self.wait_until(settled, timeout, poll=poll):
             raise TimeoutError(f"executions still running after {timeout} simulated seconds")
         return list(seen["arns"])
 
@@ -374,12 +391,19 @@ class Emulator:
 
     # --- internals -----------------------------------------------------------------------
     def _build(self, hooks: moto_bridge.BridgeHooks) -> None:
-        self.world = world.seed(self.boto3_client, self.world_options)
+        built = _WORLDS.get(self._world_key()) if self.clock.scheduler is not None else None
+        if built is None:
+            built = self._seed_world()
+            if self.clock.scheduler is not None:  # a served emulator builds its own, in real time
+                _WORLDS[self._world_key()] = built
+        else:
+            moto_bridge.restore_backends(built.backends)
+        self.world = dataclasses.replace(built.world)
         self.faults.subnet_az = self.world.az_of_subnet()
-        if self.protect:
-            self.deployment = deploy.deploy(self.boto3_client, deploy.parameters_for(self.world), log.info)
-            log.info("%s", self.deployment.summary())
-            self._adopt_stack(self.deployment.outputs)
+        self.deployment, self.primary_instance_id = built.deployment, built.primary_instance_id
+        if built.deployment is not None:
+            self._adopt_stack(built.deployment.outputs)
+        moto_bridge.reseed(self.seed)  # what happens from now on follows this emulator's seed
         self.simulation = Simulation(
             self.clock,
             self.latency,
@@ -394,24 +418,48 @@ class Emulator:
         hooks.on_instances_stopping = self.simulation.on_stopping
         hooks.mount_target_deleting = self.simulation.on_mount_target_deleting
         hooks.target_health = self.simulation.target_health
-        self.primary_instance_id = world.launch_primary(self.boto3_client, self.world)
         primary = self.simulation.add_primary(self.primary_instance_id)
-        self.boto3_client("elbv2").register_targets(
-            TargetGroupArn=self.world.target_group_arn, Targets=[{"Id": self.primary_instance_id}]
-        )
         for n in range(1, PRE_FAULT_RECORDS + 1):
             self.simulation.workload_write(primary, f"order-{n:04d}")
-        if self.deployment is not None:
-            assert self.stack is not None
-            # The seeded application is protected by `swr register`'s own code.
-            onboarding.register(self.boto3_client, self.stack, world.registration(self.world, self.primary_instance_id))
-            # A Lambda's first call pays for creating its clients; in warped time that cost is
-            # multiplied, so create them before the clock matters, in the functions' environment.
-            self._environment(self._function_environment())
+        if built.function_environment:
+            # A Lambda's first call pays for creating its clients; create them before the clock
+            # matters, in the functions' environment.
+            self._environment(built.function_environment)
             get_settings.cache_clear()
             for service in HANDLER_SERVICES:
                 handler_aws.client(service)
         self.simulation.start()
+
+    def _world_key(self) -> tuple[Any, ...]:
+        return (self.world_options, self.protect)
+
+    def _seed_world(self) -> _BuiltWorld:
+        """The account as swr finds it (and, protected, with the stack deployed and the
+        application registered by swr's own code), through the API; then a snapshot of it."""
+        moto_bridge.reseed(WORLD_SEED)  # the same world (ids, names) whatever the run's seed
+        info = world.seed(self.boto3_client, self.world_options)
+        deployment = None
+        if self.protect:
+            deployment = deploy.deploy(self.boto3_client, deploy.parameters_for(info), log.info)
+            log.info("%s", deployment.summary())
+            self.world = info
+            self._adopt_stack(deployment.outputs)
+        primary = world.launch_primary(self.boto3_client, info)
+        moto_bridge.set_instance_state(primary, "running")  # booted long before swr came
+        self.boto3_client("elbv2").register_targets(TargetGroupArn=info.target_group_arn, Targets=[{"Id": primary}])
+        environment: dict[str, str] = {}
+        if deployment is not None:
+            assert self.stack is not None
+            # The seeded application is protected by `swr register`'s own code.
+            onboarding.register(self.boto3_client, self.stack, world.registration(info, primary))
+            environment = self._function_environment(deployment)
+        return _BuiltWorld(
+            backends=moto_bridge.snapshot_backends(),
+            world=dataclasses.replace(info),
+            deployment=deployment,
+            primary_instance_id=primary,
+            function_environment=environment,
+        )
 
     def _adopt_stack(self, outputs: StackOutputs) -> None:
         """Take the names the deployed stack gave swr's resources from its outputs."""
@@ -433,11 +481,10 @@ class Emulator:
             except StackNotReady:
                 log.warning("a function ran, but stack %s is not deployed", deploy.STACK_NAME)
 
-    def _function_environment(self) -> dict[str, str]:
+    def _function_environment(self, deployment: deploy.Deployment) -> dict[str, str]:
         """The Environment.Variables of the stack's functions (one set: the template's Globals)."""
-        assert self.deployment is not None
         cloudformation, lambda_ = self.boto3_client("cloudformation"), self.boto3_client("lambda")
-        resources = cloudformation.describe_stack_resources(StackName=self.deployment.stack_name)["StackResources"]
+        resources = cloudformation.describe_stack_resources(StackName=deployment.stack_name)["StackResources"]
         function = next(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Lambda::Function")
         configuration = lambda_.get_function_configuration(FunctionName=function)
         return dict(configuration.get("Environment", {}).get("Variables", {}))

@@ -75,6 +75,12 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     NetworkAclEntryLimitExceeded beyond.
 30. DeleteMountTarget leaves the mount target "deleting" until the simulation lets it go.
 31. Network interfaces keep the ConnectionTrackingSpecification they are given and report it.
+32. A Lambda task given as a bare function ARN whose invoke fails names the error as AWS does,
+    ``Lambda.<code>`` (e.g. Lambda.ServiceException, Lambda.TooManyRequestsException), so that the
+    ASL's Retry on those names matches; moto names every such failure ``Exception``.
+33. The SDK's own retries (botocore standard mode, as the handlers run on AWS) wait in the
+    emulator's time, with seeded jitter: botocore sleeps for real and draws from the global
+    random generator, which would stall virtual time and make a seed replay differently.
 """
 
 from __future__ import annotations
@@ -115,9 +121,12 @@ __all__ = [
     "WarpedEvent",
     "instance_state",
     "registered_targets",
+    "reseed",
     "resources_created_through_api",
+    "restore_backends",
     "security_groups_by_instance",
     "set_instance_state",
+    "snapshot_backends",
     "start",
     "start_server",
     "stop",
@@ -273,10 +282,7 @@ def start(hooks: BridgeHooks, region: str = "ap-northeast-1", seed: int | None =
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         mock = mock_aws(config=cast(Any, _MOTO_CONFIG))
         if seed is not None:
-            from moto.moto_api._internal import mock_random
-
-            mock_random.seed(seed)
-            _jitter.seed(seed)
+            reseed(seed)
         mock.start()  # patches boto3.DEFAULT_SESSION; mock.stop() puts the caller's session back
         boto3.DEFAULT_SESSION = _fake_session(region)
         bridge = _Bridge(hooks=hooks, region=region, mock=mock, patches=_Patches(), saved_env=saved_env)
@@ -290,6 +296,14 @@ def start(hooks: BridgeHooks, region: str = "ap-northeast-1", seed: int | None =
         # Unknown error codes (e.g. ThrottlingException for DynamoDB) are fine for injected faults.
         warnings.filterwarnings("ignore", message=r"Exception\(_EmulatorError\)")
         _bridge = bridge
+
+
+def reseed(seed: int) -> None:
+    """From here on, moto's ids and random choices (and Retry's jitter) follow ``seed``."""
+    from moto.moto_api._internal import mock_random
+
+    mock_random.seed(seed)
+    _jitter.seed(seed)
 
 
 _sessions: dict[str, Any] = {}
@@ -357,6 +371,79 @@ def stop_server() -> None:
         bridge.server.stop()
         bridge.server = None
         _restore_env({"MOTO_PORT": bridge.server_saved_port})
+
+
+@dataclass(frozen=True)
+class BackendSnapshot:
+    """Every moto backend in use, and the bridge's own records of them, as they were."""
+
+    contents: dict[str, dict[str, Any]]  # BackendDict id -> {account id: its backends}
+    api_created: list[ApiCreatedResource]
+    client_tokens: dict[tuple[str, str, str], tuple[str, str]]
+
+
+def _copyable_locks() -> None:
+    # moto's SQS queues and CloudFormation stacks hold locks and conditions, which deepcopy
+    # refuses or gets wrong: a copy gets a fresh, unheld one (a snapshot is taken only while
+    # nothing holds them, and nothing waits on them).
+    import copyreg
+
+    def fresh(kind: type) -> Callable[[Any], tuple[type, tuple[()]]]:
+        return lambda _lock: (kind, ())
+
+    for lock in (threading.Lock(), threading.RLock()):
+        copyreg.pickle(type(lock), fresh(type(lock)))
+    # A Condition keeps its lock's methods, which deepcopy would leave bound to the original.
+    copyreg.pickle(threading.Condition, fresh(threading.Condition))
+
+
+def snapshot_backends() -> BackendSnapshot:
+    """A deep copy of the world moto holds now: taken once a world is built, restored (copied
+    again) for every scenario that needs the same world, so a scenario starts without building
+    one. Take it while no execution runs."""
+    from moto.core.base_backend import BackendDict
+
+    bridge = _require_bridge()
+    _copyable_locks()
+    with _lock:
+        used: list[Any] = list(BackendDict._instances)  # type: ignore[misc]
+        memo: dict[int, Any] = {id(d): d for d in used}  # references to a backend dict stay references
+        contents = copy.deepcopy({d._id: dict(d) for d in used}, memo)
+        return BackendSnapshot(contents, list(_api_created), dict(bridge.client_tokens))
+
+
+def restore_backends(snapshot: BackendSnapshot) -> None:
+    """Put moto's backends back as the snapshot has them (a fresh copy: the snapshot stays)."""
+    from moto.core.base_backend import BackendDict
+
+    bridge = _require_bridge()
+    _copyable_locks()
+    with _lock:
+        known: dict[str, Any] = {}
+        for module in list(sys.modules.values()):  # every backend dict, used or not yet
+            for value in list(vars(module).values()) if module is not None else ():
+                if isinstance(value, BackendDict):
+                    known[value._id] = value
+        memo: dict[int, Any] = {id(d): d for d in known.values()}
+        contents = copy.deepcopy(snapshot.contents, memo)
+        for backend_id, accounts in contents.items():
+            backends = known.get(backend_id)
+            if backends is None:
+                raise RuntimeError("a snapshot's backend is gone: restore it into the process that took it")
+            backends.clear()
+            backends.update(accounts)
+            if backends not in BackendDict._instances:  # type: ignore[misc]
+                BackendDict._instances.append(backends)  # type: ignore[misc]
+        _api_created[:] = snapshot.api_created
+        bridge.client_tokens.clear()
+        bridge.client_tokens.update(snapshot.client_tokens)
+
+
+def _require_bridge() -> _Bridge:
+    bridge = _bridge
+    if bridge is None:
+        raise RuntimeError("moto bridge not started")
+    return bridge
 
 
 def _restore_env(saved: dict[str, str | None]) -> None:
@@ -444,6 +531,8 @@ def _install_patches(p: _Patches) -> None:
     _patch_network_acl_quota(p)
     _patch_efs_mount_target_deletion(p)
     _patch_eni_connection_tracking(p)
+    _patch_lambda_service_errors(p)
+    _patch_sdk_retry_time(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -3044,3 +3133,72 @@ def availability_zone_of(resource_id: str) -> str | None:
             if target is not None:
                 return str(target.availability_zone_name)
     return None
+
+
+# --------------------------------------------------------------------------------------------------
+# 32. Lambda service errors of a bare-ARN Lambda task are Lambda.<code>
+# --------------------------------------------------------------------------------------------------
+# Step Functions Developer Guide, "Handle Lambda service exceptions": "Lambda errors are reported
+# as Lambda.<exception>" (Lambda.ServiceException, Lambda.AWSLambdaException,
+# Lambda.SdkClientException; Lambda.TooManyRequestsException when Lambda hits the maximum number of
+# invocations). moto reports the failed invoke of a function given by its ARN as ``Exception``, so
+# a Retry on the documented names never matched and an execution AWS would retry ended at once.
+
+
+def _patch_lambda_service_errors(p: _Patches) -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    from_error = _require(StateTaskLambda, "_from_error")
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return from_error(self, env, ex)
+        error = ex.response.get("Error", {})
+        name = f"Lambda.{error.get('Code') or 'AWSLambdaException'}"
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(name),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=cast(
+                EventDetails,
+                {
+                    "lambdaFunctionFailedEventDetails": LambdaFunctionFailedEventDetails(
+                        error=name, cause=str(error.get("Message", ""))
+                    )
+                },
+            ),
+        )
+
+    p.set(StateTaskLambda, "_from_error", _from_error)
+
+
+# --------------------------------------------------------------------------------------------------
+# 33. The SDK's retry backoff waits in the emulator's time, with seeded jitter
+# --------------------------------------------------------------------------------------------------
+
+
+def _sdk_sleep(seconds: float) -> None:
+    scheduler = _scheduler()
+    if scheduler is not None and scheduler._me() is not None:
+        scheduler.sleep(seconds)
+    else:  # a thread outside the world (a served request): the warped clock, as interpreter waits
+        _warped_sleep(seconds)
+
+
+def _patch_sdk_retry_time(p: _Patches) -> None:
+    import botocore.endpoint
+    from botocore.retries import standard
+
+    _require(botocore.endpoint, "time", time)
+    p.set(botocore.endpoint, "time", _ModuleShim(time, sleep=_sdk_sleep))
+    delay_amount = _require(standard.ExponentialBackoff, "delay_amount")
+
+    def seeded_delay_amount(self: Any, context: Any) -> Any:
+        self._random = _jitter.random
+        return delay_amount(self, context)
+
+    p.set(standard.ExponentialBackoff, "delay_amount", seeded_delay_amount)

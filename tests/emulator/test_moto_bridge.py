@@ -950,11 +950,14 @@ def test_target_health_comes_from_the_simulation_for_registered_instances(hooks:
 # --------------------------------------------------------------------------------------------------
 
 
-def _fault_when(hooks: BridgeHooks, service: str, action: str, fault: ApiFault) -> list[dict[str, Any]]:
+def _fault_when(
+    hooks: BridgeHooks, service: str, action: str, fault: ApiFault, times: int | None = None
+) -> list[dict[str, Any]]:
+    """Answer every call of ``action`` (or the first ``times``) with ``fault``."""
     seen: list[dict[str, Any]] = []
 
     def fault_for(s: str, a: str, params: dict[str, Any]) -> ApiFault | None:
-        if (s, a) == (service, action):
+        if (s, a) == (service, action) and (times is None or len(seen) < times):
             seen.append(params)
             return fault
         return None
@@ -1065,9 +1068,25 @@ def test_fault_reaches_the_interpreters_own_lambda_calls(hooks: BridgeHooks) -> 
     desc, _ = run(sm)
 
     output = json.loads(desc["output"])
+    # Both resource forms name it as AWS does (patch 32: moto said "Exception" for the bare ARN).
     assert output["opt"]["Error"] == "Lambda.TooManyRequestsException"
-    assert output["bare"]["Error"] == "Exception"  # moto names any ClientError of a bare-ARN task so
+    assert output["bare"]["Error"] == "Lambda.TooManyRequestsException"
     assert "echo" not in sample_handlers.CALLS
+
+
+def test_a_bare_arn_lambda_task_retries_a_lambda_service_exception_as_on_aws(hooks: BridgeHooks) -> None:
+    # Step Functions Developer Guide, "Handle Lambda service exceptions": Lambda errors are
+    # reported as Lambda.<exception>, and a Retry on Lambda.ServiceException matches them.
+    arn = make_function("echo", "echo")
+    retry = {"ErrorEquals": ["Lambda.ServiceException"], "IntervalSeconds": 1, "MaxAttempts": 2}
+    sm = make_state_machine({"StartAt": "Bare", "States": {"Bare": task(arn, Retry=[retry], End=True)}})
+    _fault_when(hooks, "lambda", "Invoke", ApiFault("ServiceException", "internal error", 500), times=1)
+
+    desc, _ = run(sm, {"hello": 1})
+
+    assert desc["status"] == "SUCCEEDED"
+    failed = [e for e in history(desc["executionArn"]) if e["type"] == "LambdaFunctionFailed"]
+    assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == ["Lambda.ServiceException"]
 
 
 def test_fault_hook_returning_none_changes_nothing(hooks: BridgeHooks) -> None:

@@ -19,10 +19,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 
-from swr.emulator import moto_bridge
+from swr.emulator import Emulator, moto_bridge
 from swr.emulator.clock import VIRTUAL_EPOCH
-from swr.emulator.moto_bridge import BridgeHooks
+from swr.emulator.moto_bridge import ApiFault, BridgeHooks
 from swr.emulator.scheduler import Scheduler, SchedulerClosed, VirtualEvent
 
 REGION = "ap-northeast-1"
@@ -95,11 +96,23 @@ def test_waiters_are_released_with_scheduler_closed_when_the_emulator_stops(sche
 
 
 # --- the bridge's time patches (canaries: they reach into moto's interpreter) -------------------
+_throttled: list[str] = []  # actions the fault hook answers with throttling, once each
+
+
+def _throttle_once(service: str, action: str, params: dict[str, Any]) -> ApiFault | None:
+    if action in _throttled:
+        _throttled.remove(action)
+        return ApiFault("RequestLimitExceeded", "Request limit exceeded.", 400)
+    return None
+
+
 @pytest.fixture
 def virtual_moto() -> Iterator[Scheduler]:
     scheduler = Scheduler(start=VIRTUAL_EPOCH)
     scheduler.adopt("driver")
-    moto_bridge.start(BridgeHooks(warp=lambda: 0.0, scheduler=scheduler), region=REGION, seed=3)
+    _throttled.clear()
+    hooks = BridgeHooks(warp=lambda: 0.0, scheduler=scheduler, fault_for=_throttle_once)
+    moto_bridge.start(hooks, region=REGION, seed=3)
     try:
         yield scheduler
     finally:
@@ -164,6 +177,18 @@ def test_moto_stamps_resources_with_the_virtual_clock(virtual_moto: Scheduler) -
     assert launched["LaunchTime"] == datetime.fromtimestamp(VIRTUAL_EPOCH + 42.0, tz=UTC)
 
 
+def test_the_sdks_own_retry_backs_off_in_virtual_time(virtual_moto: Scheduler) -> None:
+    # The handlers' clients retry in botocore's standard mode, as on Lambda; the backoff between
+    # attempts is simulated time (and seeded jitter), never a real sleep.
+    ec2 = boto3.client("ec2", region_name=REGION, config=Config(retries={"mode": "standard", "total_max_attempts": 2}))
+    _throttled.append("DescribeVpcs")
+    before = virtual_moto.now()
+
+    ec2.describe_vpcs()  # throttled once, then answered
+
+    assert _throttled == [] and 0.0 < virtual_moto.now() - before <= 20.0
+
+
 # --- the promise: a seed gives the same histories on any machine at any load --------------------
 _ONE_FAILOVER = textwrap.dedent(
     """
@@ -211,3 +236,23 @@ def test_the_same_seed_gives_the_same_histories_twice_at_once_next_to_a_cpu_hog(
 
     assert first["histories"] and first["world"]
     assert first == second
+
+
+def test_a_replacement_boots_its_os_after_it_is_running_and_only_then_starts_the_workload() -> None:
+    # EC2: an instance is "running" when its OS starts booting; systemd runs the boot gate only
+    # after the boot (latency profile os_boot), then the gate mounts EFS and RMS starts the
+    # application. In virtual time the figures come out exactly.
+    with Emulator.for_scenario("rms-fault") as emu:
+        latency = emu.latency
+        emu.inject("rms-fault")
+        emu.wait_for_failover()
+        replacement = emu.store.require(emu.app).current_instance_id
+
+        def at(suffix: str) -> float:
+            return next(t for t, what in emu.sim.events if what.startswith(replacement) and what.endswith(suffix))
+
+        running = at("pending -> running")
+        started = next(t for t, what in emu.sim.events if what == f"boot gate on {replacement}: STARTED")
+
+    assert running - at("launched in ap-northeast-1c (generation 1)") == latency.pending_to_running
+    assert started - running == latency.os_boot + latency.efs_mount + latency.workload_start

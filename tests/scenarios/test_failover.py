@@ -93,10 +93,12 @@ def test_no_capacity_in_the_first_choice_az_moves_on_to_the_next(emulator: Emula
 
 
 def test_throttling_is_retried_with_backoff(emulator: Emulator):
-    rule = emulator.faults.add("ec2", "RunInstances", THROTTLING, count=2)
+    rule = emulator.faults.add("ec2", "RunInstances", THROTTLING, count=4)
     report = recover(emulator, "rms-fault")
     assert report["outcome"] == "recovered", report
-    assert rule.hits == 2
+    assert rule.hits == 4
+    # The SDK retries once (standard mode, 2 attempts, as on Lambda); what it cannot absorb the
+    # ASL's Retry does, and the history shows it.
     assert task_errors(emulator, report["execution_arn"]) == ["AwsThrottled", "AwsThrottled"]
     assert len(replacements(emulator)) == 1
 
@@ -267,3 +269,46 @@ def test_a_malformed_event_fails_admit_with_a_clear_cause_and_changes_nothing(em
     assert emulator.store.require("demo") == before
     assert replacements(emulator) == []
     assert_safe(emulator)
+
+
+def test_a_failover_that_fails_after_the_permit_names_the_replacement_and_a_resume_registers_it(emulator: Emulator):
+    from swr import resume
+
+    # swr's role lost elasticloadbalancing:RegisterTargets: the step after the permit fails.
+    denied = ("AccessDenied", "User is not authorized to perform: elasticloadbalancing:RegisterTargets", 403)
+    rule = emulator.faults.add("elbv2", "RegisterTargets", denied)
+    emulator.inject("rms-fault")
+
+    failed = emulator.boto3_client("stepfunctions").describe_execution(executionArn=emulator.wait_for_failover())
+    assert failed["status"] == "FAILED" and "RegisterTargets" in failed["cause"]
+    (replacement,) = replacements(emulator)
+    # It holds the permit and runs the workload on the shared data: named, not hidden, not killed.
+    record = emulator.store.require("demo")
+    assert record.state is AppState.FAILED and record.lease is None
+    assert (record.current_instance_id, record.current_az) == (replacement, emulator.instance(replacement).az)
+    assert f"{replacement} holds the start permit" in failed["cause"]
+    assert emulator.serving_instances() == [replacement] and emulator.sim.violations == []
+
+    rule.remaining = 0  # the operator gave the role its permission back
+    resumed = resume.resume(emulator.boto3_client, emulator.stack, "demo", "operator")  # type: ignore[arg-type]
+
+    outcome = output(finished(emulator, resumed.execution_arn))
+    assert outcome["outcome"] == "recovered" and outcome["new_instance_id"] == replacement
+    assert replacements(emulator) == [replacement]
+    assert_safe(emulator)
+
+
+def test_a_replacement_whose_failover_stopped_and_was_never_resumed_powers_itself_off(emulator: Emulator):
+    arn = start(emulator, {"kind": "drill", "app": "demo", "reason": "stopped before the permit"}, "stopped")
+    assert emulator.wait_until(lambda: "WaitForReplacementBoot" in entered(emulator, arn), timeout=600)
+    emulator.boto3_client("stepfunctions").stop_execution(executionArn=arn, error="Operator", cause="stopped")
+    (replacement,) = replacements(emulator)
+    booted = emulator.clock.now()
+
+    # Nobody resumes it: after the boot gate's permit wait (900 s) it powers itself off,
+    # having mounted nothing and started nothing.
+    assert emulator.wait_until(lambda: emulator.instance(replacement).state == "stopped", timeout=1800)
+    assert emulator.clock.now() - booted >= 900
+    outcome = next(w for t, w in emulator.sim.events if w.startswith(f"boot gate on {replacement}: "))
+    assert outcome == f"boot gate on {replacement}: NO_PERMIT"
+    assert not emulator.instance(replacement).workload_up and emulator.sim.violations == []

@@ -110,6 +110,28 @@ def test_an_instance_whose_termination_is_refused_is_stopped_and_left_fenced(
     )
 
 
+def test_an_old_instance_ec2_never_powers_off_is_cut_off_and_reported_as_a_leftover() -> None:
+    # A policy denies both terminate and stop of the old instance: the fence still cuts every
+    # path (deny entries, deregistration), the failover recovers, and what is left running is
+    # named with what to do, not taken for gone.
+    denied = ("UnauthorizedOperation", "You are not authorized to perform this operation.", 403)
+    with Emulator.for_scenario("hung-instance") as emu:
+        old = emu.primary_instance_id
+        for action in ("TerminateInstances", "StopInstances"):
+            emu.faults.add("ec2", action, denied, where=lambda params: old in (params.get("InstanceIds") or []))
+        emu.inject("hung-instance")
+        report = emu.report(emu.wait_for_failover())
+
+        recovered_safely(emu, report)
+        assert emu.instance(old).state == "running"
+        (leftover,) = output(finished(emu, report["execution_arn"]))["leftovers"]
+        assert leftover.startswith(f"{old} is running: EC2 never accepted the power-off (")
+        assert "UnauthorizedOperation" in leftover and f"terminate-instances --instance-ids {old}" in leftover
+        assert emu.store.require(emu.app).history[-1].leftovers == [leftover]
+        assert emu.stack is not None
+        assert status.status_of(emu.boto3_client, "swr", emu.stack).leftovers == [leftover]
+
+
 @pytest.mark.parametrize("failover", ["shared-subnet"], indirect=True)
 def test_an_nfs_session_inside_the_instances_subnet_is_cut_by_deleting_the_mount_target(
     failover: tuple[Emulator, dict[str, Any]],

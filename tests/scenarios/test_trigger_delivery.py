@@ -11,6 +11,7 @@ from rms_hooks import fault_notifier
 from swr.emulator import Emulator
 from swr.emulator.faults import THROTTLING
 from tests.scenarios.conftest import assert_safe
+from tests.scenarios.test_notifications_and_metrics import messages, subscribe_a_queue
 
 ACCESS_DENIED = ("AccessDeniedException", "not authorized to perform: states:StartExecution", 400)
 
@@ -69,3 +70,34 @@ def test_a_trigger_that_cannot_be_delivered_waits_in_the_dead_letter_queue_with_
     assert emulator.executions() == []
     record = emulator.store.require("demo")
     assert record.state is AppState.NORMAL and record.current_instance_id == emulator.primary_instance_id
+
+
+def test_a_trigger_admit_cannot_decide_on_waits_in_the_dead_letter_queue_and_on_call_is_told(emulator: Emulator):
+    # Lambda fails every call of the admit function, past the ASL's retries: the workflow keeps
+    # the trigger and announces it without Lambda.
+    crash = ("ServiceException", "The Lambda service encountered an internal error.", 500)
+    emulator.faults.add("lambda", "Invoke", crash, where=lambda params: str(params["FunctionName"]).endswith("-admit"))
+    mailbox = subscribe_a_queue(emulator)
+    event = rms_fault(emulator)
+
+    emulator.boto3_client("events").put_events(Entries=[event])
+
+    assert emulator.wait_until(lambda: bool(emulator.executions()) and not _running(emulator), timeout=600)
+    (execution,) = emulator.executions()
+    described = emulator.boto3_client("stepfunctions").describe_execution(executionArn=execution["executionArn"])
+    assert (described["status"], described["error"]) == ("FAILED", "Lambda.ServiceException")
+    (letter,) = dead_letters(emulator, wait=60)
+    kept = json.loads(letter["Body"])
+    assert kept["execution"] == execution["executionArn"] and kept["error"] == "Lambda.ServiceException"
+    assert kept["trigger"]["detail"]["instance_id"] == emulator.primary_instance_id  # the event as delivered
+    (told,) = messages(emulator, mailbox, 1)
+    assert told.startswith("swr: a failover trigger for demo was NOT ADMITTED")
+    assert "swr-trigger-dead-letters" in told and execution["executionArn"] in told
+    # Nothing changed: no lease, no fence, the application as it was.
+    record = emulator.store.require("demo")
+    assert record.state is AppState.NORMAL and record.lease is None and record.fences == []
+    assert record.current_instance_id == emulator.primary_instance_id
+
+
+def _running(emu: Emulator) -> bool:
+    return any(e["status"] == "RUNNING" for e in emu.executions())

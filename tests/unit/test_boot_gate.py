@@ -266,7 +266,7 @@ def test_a_permit_issued_while_the_gate_waits_is_picked_up_on_the_next_poll(
 
 
 # --- never starting without a permit -----------------------------------------------------
-def test_no_permit_waits_until_the_timeout_and_never_mounts_or_starts(
+def test_no_permit_waits_until_the_timeout_never_mounts_or_starts_and_powers_off(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="swr-boot-gate")
@@ -276,10 +276,12 @@ def test_no_permit_waits_until_the_timeout_and_never_mounts_or_starts(
     outcome = world.gate(config).run()
 
     assert outcome is GateOutcome.NO_PERMIT and outcome.exit_code == 5
-    assert world.host.calls() == ["identity"]
+    # Nobody will permit it now: it does not stay up holding an address (and the chance of a
+    # mistaken permit later); a resumed failover launches what it needs.
+    assert world.host.calls() == ["identity", "self_fence"]
     assert world.time.now - START == 60
     assert len(world.time.sleeps) == 12
-    assert decisions(caplog)[-1] == "no-permit"
+    assert decisions(caplog)[-2:] == ["no-permit", "self-fence"]
 
 
 def test_missing_record_is_waited_for_then_times_out(world: World, caplog: pytest.LogCaptureFixture) -> None:
@@ -287,7 +289,7 @@ def test_missing_record_is_waited_for_then_times_out(world: World, caplog: pytes
     config = GateConfig(app=APP, table_name=TABLE, region=REGION, permit_timeout_seconds=30)
 
     assert world.gate(config).run() is GateOutcome.NO_PERMIT
-    assert world.host.calls() == ["identity"]
+    assert world.host.calls() == ["identity", "self_fence"]
     waiting = [r.getMessage() for r in caplog.records if "swr-boot-gate: waiting " in r.getMessage()]
     assert len(waiting) == 1 and "no record for the application" in waiting[0]
 
@@ -299,7 +301,7 @@ def test_permit_for_another_instance_never_starts_this_one(world: World) -> None
     outcome = world.gate(config).run()
 
     assert outcome is GateOutcome.NO_PERMIT
-    assert world.host.calls() == ["identity"]  # no mount, no start, no token used
+    assert world.host.calls() == ["identity", "self_fence"]  # no mount, no start, no token used
     assert world.time.now - START == 120
 
 
@@ -307,7 +309,7 @@ def test_unreadable_table_fails_closed(world: World) -> None:
     config = GateConfig(app=APP, table_name="no-such-table", region=REGION, permit_timeout_seconds=20)
 
     assert world.gate(config).run() is GateOutcome.NO_PERMIT
-    assert world.host.calls() == ["identity"]
+    assert world.host.calls() == ["identity", "self_fence"]
 
 
 # --- superseded and withdrawn ------------------------------------------------------------

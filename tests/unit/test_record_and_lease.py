@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from handlers.core import clock, lease
+from handlers.core import admission, clock, lease
 from handlers.core.admission import admit
 from handlers.core.errors import LeaseLost, RecordConflict
 from handlers.core.record import AppState, FailoverSummary
@@ -73,7 +73,10 @@ def test_a_retried_admit_of_the_same_execution_does_not_bump_the_generation_agai
     assert again.decision is Decision.PROCEED and store.require("demo").generation == 1
 
 
-def test_a_second_execution_finds_the_failover_in_progress_and_touches_nothing(store: RecordStore):
+def test_a_second_execution_finds_the_failover_in_progress_and_touches_nothing(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(admission, "_still_running", lambda execution: execution == EXECUTION)
     store.create(make_record())
     admit(drill(), store)
     before = store.require("demo")
@@ -91,6 +94,18 @@ def test_an_expired_lease_whose_holder_is_gone_is_taken_over(store: RecordStore)
     takeover = admit(drill(OTHER), store)
     assert takeover.decision is Decision.PROCEED
     assert store.require("demo").lease_held_by(OTHER) and store.require("demo").generation == 2
+
+
+def test_a_lease_whose_holder_ended_is_continued_at_once_not_waited_out(store: RecordStore):
+    # The holder ended without finishing (its clean-up failed) long before the lease expires.
+    store.create(make_record())
+    admit(drill(), store)
+    assert store.require("demo").lease is not None and lease.is_live(store.require("demo"))
+
+    continued = admit(drill(OTHER), store)
+
+    assert continued.decision is Decision.PROCEED
+    assert store.require("demo").lease_held_by(OTHER)
 
 
 def test_steps_of_an_execution_that_lost_the_lease_must_not_act(store: RecordStore):

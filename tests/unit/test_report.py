@@ -97,14 +97,13 @@ def executions() -> Iterator[dict[str, Recorded]]:
         stopped = start(emu, dict(late, reason="stopped by an operator"), "stopped")
         _entered(emu, stopped, "WaitForReplacementBoot")
         recorded["running"] = _record(emu, stopped)
-        emu.boto3_client("stepfunctions").stop_execution(executionArn=stopped, error="Operator", cause="stopped")
-        assert finished(emu, stopped)["status"] == "ABORTED"
-        recorded["aborted"] = _record(emu, stopped)
-        # The stopped execution still holds the lease (it expires on its own): a drill now is
-        # turned away as already in progress.
+        # While it runs, a second drill is turned away as already in progress.
         second = start(emu, dict(late, reason="a second drill"), "second-drill")
         assert output(finished(emu, second))["decision"] == "in_progress"
         recorded["in_progress"] = _record(emu, second)
+        emu.boto3_client("stepfunctions").stop_execution(executionArn=stopped, error="Operator", cause="stopped")
+        assert finished(emu, stopped)["status"] == "ABORTED"
+        recorded["aborted"] = _record(emu, stopped)
         yield recorded
 
 

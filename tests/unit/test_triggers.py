@@ -88,6 +88,10 @@ def test_a_drill_uses_the_execution_name_as_its_identity():
             {"id": "e", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "detail": {}},
             "alarmName: Field required",
         ),
+        (  # would push a later state over Step Functions' 256 KiB: refused before the lease
+            {"kind": "drill", "app": "demo", "reason": "x" * 200_000},
+            r"drill request is 2000\d\d bytes; swr takes triggers of at most 32768 bytes",
+        ),
     ],
 )
 def test_malformed_input_gets_a_clear_cause(raw, expected):

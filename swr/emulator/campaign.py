@@ -1,0 +1,410 @@
+"""A seeded fault campaign: one plan per seed (a scenario, API errors, Lambda crashes, capacity,
+AZs down, duplicate and concurrent triggers, stop and resume, faults on the replacement), run
+in virtual time, then judged from the emulator's backends and simulated world, not from swr's
+own summary.
+
+A seed is a plan and, in virtual time, a replay: ``python bench/campaign.py --seed N`` runs the
+same plan to the same histories.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from handlers.core.record import AppState
+from swr.emulator import scenarios
+from swr.emulator.emulator import FAULTABLE_ACTIONS, PRE_FAULT_RECORDS, Emulator
+from swr.emulator.faults import NO_CAPACITY, SERVER_ERROR, THROTTLING
+from swr.emulator.world import AZS
+
+log = logging.getLogger("swr-campaign")
+
+FAULT_BANDS = (0.0, 0.05, 0.10, 0.20, 0.30)
+LAMBDA_STEPS = ("Admit", "CutOffInstances", "ConfirmFence", "LaunchReplacement", "CheckReplacement", "RegisterTargets")
+REPLACEMENT_FAULTS = ("unhealthy", "efs-unreachable", "silent-gate")
+SETTLE_LIMIT = 4 * 3600.0  # simulated seconds a seed may take before it counts as stuck
+DETECTION_LIMIT = 900.0  # the slowest detection (alarms) is about a minute
+QUIET_FOR = 600.0  # no execution running or started for this long: what follows is the end state
+LIVE = ("pending", "running", "stopping", "shutting-down")
+
+
+@dataclass(frozen=True)
+class Plan:
+    seed: int
+    scenario: str
+    fault_rate: float  # API errors on the chosen actions (throttling, a 5xx at half the rate)
+    faulted_actions: tuple[tuple[str, str], ...]
+    lambda_crashes: tuple[str, int] | None  # (step, how many invocations of its function fail)
+    replacement_fault: tuple[str, str] | None  # (fault, AZ): replacements there are broken
+    no_capacity_az: str | None
+    az_down: tuple[str, float] | None  # (AZ, simulated seconds after the fault)
+    duplicates: int  # the fault's trigger delivered again
+    concurrent_drill_after: float | None
+    stop_and_resume: tuple[float, float] | None  # (stop after, resume that much later)
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Plan:
+        pick = random.Random(seed)
+        scenario = pick.choice(scenarios.NAMES)
+        home = "ap-northeast-1a"  # where the world puts the application
+        others = [az for az in AZS if az != home]
+        rate = pick.choice(FAULT_BANDS)
+        actions = tuple(sorted(pick.sample(FAULTABLE_ACTIONS, pick.randint(1, len(FAULTABLE_ACTIONS)))))
+        return cls(
+            seed=seed,
+            scenario=scenario,
+            fault_rate=rate,
+            faulted_actions=actions if rate else (),
+            lambda_crashes=(pick.choice(LAMBDA_STEPS), pick.randint(1, 4)) if pick.random() < 0.2 else None,
+            replacement_fault=(pick.choice(REPLACEMENT_FAULTS), pick.choice(others)) if pick.random() < 0.2 else None,
+            no_capacity_az=pick.choice(others) if pick.random() < 0.15 else None,
+            az_down=(pick.choice(others), round(pick.uniform(0, 300))) if pick.random() < 0.1 else None,
+            duplicates=pick.choice((0, 0, 0, 1, 3)),
+            concurrent_drill_after=round(pick.uniform(0, 200)) if pick.random() < 0.15 else None,
+            stop_and_resume=(round(pick.uniform(20, 200)), round(pick.uniform(10, 900)))
+            if pick.random() < 0.15
+            else None,
+        )
+
+    def describe(self) -> str:
+        parts = [self.scenario, f"api errors {self.fault_rate:.0%}"]
+        if self.faulted_actions:
+            parts.append("on " + ",".join(a for _, a in self.faulted_actions))
+        if self.lambda_crashes:
+            parts.append(f"{self.lambda_crashes[0]} crashes x{self.lambda_crashes[1]}")
+        if self.replacement_fault:
+            parts.append(f"replacements in {self.replacement_fault[1]} {self.replacement_fault[0]}")
+        if self.no_capacity_az:
+            parts.append(f"no capacity in {self.no_capacity_az}")
+        if self.az_down:
+            parts.append(f"{self.az_down[0]} down at +{self.az_down[1]:.0f}s")
+        if self.duplicates:
+            parts.append(f"{self.duplicates} duplicate trigger(s)")
+        if self.concurrent_drill_after is not None:
+            parts.append(f"drill at +{self.concurrent_drill_after:.0f}s")
+        if self.stop_and_resume:
+            parts.append(f"stopped at +{self.stop_and_resume[0]:.0f}s, resumed {self.stop_and_resume[1]:.0f}s later")
+        return "; ".join(parts)
+
+    @property
+    def band(self) -> str:
+        return f"{self.fault_rate:.0%}" + (" +lambda" if self.lambda_crashes else "")
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    plan: str
+    scenario: str
+    band: str
+    outcomes: list[str] = field(default_factory=list)  # per admitted failover: recovered / failed-closed
+    violations: list[str] = field(default_factory=list)
+    histories: dict[str, list[str]] = field(default_factory=dict)  # execution -> its events, for replays
+
+    @property
+    def outcome(self) -> str:
+        if self.violations:
+            return "VIOLATION"
+        return self.outcomes[-1] if self.outcomes else "no failover"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"outcome": self.outcome}
+
+
+def replay_command(seed: int) -> str:
+    return f"python bench/campaign.py --seed {seed} --verbose"
+
+
+def run_seed(seed: int) -> SeedResult:
+    plan = Plan.from_seed(seed)
+    result = SeedResult(seed, plan.describe(), plan.scenario, plan.band)
+    with Emulator.for_scenario(plan.scenario, seed=seed) as emu:
+        mailbox = _subscribe_mailbox(emu)
+        triggers = _Triggers(emu)
+        _arm(emu, plan, triggers)
+        emu.inject(plan.scenario)
+        _drive(emu, plan, triggers)
+        if not emu.wait_until(lambda: bool(emu.executions()), DETECTION_LIMIT, poll=5.0):
+            result.violations.append(f"the fault started no execution within {DETECTION_LIMIT:.0f} s")
+        try:
+            emu.wait_until_settled(SETTLE_LIMIT, quiet_for=QUIET_FOR, poll=30.0)
+        except TimeoutError:
+            result.violations.append(f"not settled {SETTLE_LIMIT:.0f} s after the fault: executions still run")
+        with emu.faults.internal():
+            _judge(emu, plan, result, _drain(emu, mailbox))
+        result.histories = _histories(emu)
+    return result
+
+
+# --- arming the plan -------------------------------------------------------------------------
+class _Triggers:
+    """Triggers the campaign sends itself (beyond the scenario's), to account for each."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.sent: list[str] = []
+
+
+def _arm(emu: Emulator, plan: Plan, triggers: _Triggers) -> None:
+    faults = emu.faults
+    for service, action in plan.faulted_actions:
+        faults.add(service, action, THROTTLING, rate=plan.fault_rate)
+        faults.add(service, action, SERVER_ERROR, rate=plan.fault_rate / 2)
+    if plan.lambda_crashes is not None:
+        step, count = plan.lambda_crashes
+        faults.add(
+            "lambda",
+            "Invoke",
+            ("ServiceException", "The Lambda service encountered an internal error.", 500),
+            count=count,
+            where=_function_of_step(emu, step),
+        )
+    if plan.no_capacity_az is not None:
+        subnet = emu.world.subnets[plan.no_capacity_az]  # type: ignore[union-attr]
+        faults.add("ec2", "RunInstances", NO_CAPACITY, where=lambda params: params.get("SubnetId") == subnet)
+    if plan.replacement_fault is not None:
+        fault, az = plan.replacement_fault
+        broken = {
+            "unhealthy": emu.sim.unhealthy_azs,
+            "efs-unreachable": emu.sim.efs_unreachable_azs,
+            "silent-gate": emu.sim.silent_gate_azs,
+        }[fault]
+        broken.add(az)
+    if plan.az_down is not None:
+        az, after = plan.az_down
+        emu.sim.after(after, lambda: _az_down(emu, az))
+
+
+def _function_of_step(emu: Emulator, step: str) -> Callable[[dict[str, Any]], bool]:
+    # The template names each function after its step: CutOffInstances -> swr-cut-off-instances.
+    name = "-" + re.sub(r"(?<!^)(?=[A-Z])", "-", step).lower()
+
+    def matches(params: dict[str, Any]) -> bool:
+        return str(params.get("FunctionName", "")).endswith(name)
+
+    return matches
+
+
+def _az_down(emu: Emulator, az: str) -> None:
+    emu.faults.down_azs.add(az)
+    emu.sim.note(f"campaign: AZ {az} goes down")
+    for instance in list(emu.sim.instances.values()):
+        if instance.az == az and instance.state in ("pending", "running"):
+            emu.sim.hang(instance, "its AZ is down")
+            instance.shutdown_seconds = emu.latency.delayed_termination
+
+
+def _drive(emu: Emulator, plan: Plan, triggers: _Triggers) -> None:
+    """What happens after the fault, in the order the plan has it."""
+    moments: list[tuple[float, str]] = []
+    for n in range(plan.duplicates):
+        moments.append((5.0 + 20.0 * n, "duplicate"))
+    if plan.concurrent_drill_after is not None:
+        moments.append((plan.concurrent_drill_after, "drill"))
+    if plan.stop_and_resume is not None:
+        stop_at, later = plan.stop_and_resume
+        moments += [(stop_at, "stop"), (stop_at + later, "resume")]
+    start = emu.clock.now()
+    stopped: str | None = None
+    for at, what in sorted(moments):
+        emu.sleep(max(0.0, start + at - emu.clock.now()))
+        with emu.faults.internal():
+            if what == "duplicate":
+                _redeliver_first_trigger(emu, triggers)
+            elif what == "drill":
+                triggers.sent.append(_start(emu, {"kind": "drill", "app": emu.app, "reason": "campaign drill"}))
+            elif what == "stop":
+                stopped = _stop_running_failover(emu)
+            elif what == "resume" and stopped is not None:
+                _resume(emu)
+
+
+def _start(emu: Emulator, payload: dict[str, Any]) -> str:
+    sfn = emu.boto3_client("stepfunctions")
+    name = f"campaign-{len(emu.executions()) + 1}"
+    return str(
+        sfn.start_execution(stateMachineArn=emu.state_machine_arn, name=name, input=json.dumps(payload))["executionArn"]
+    )
+
+
+def _redeliver_first_trigger(emu: Emulator, triggers: _Triggers) -> None:
+    """EventBridge delivers at least once: the first execution's input, started again."""
+    sfn = emu.boto3_client("stepfunctions")
+    executions = sorted(emu.executions(), key=lambda e: e["startDate"])
+    if not executions:
+        return
+    first = sfn.describe_execution(executionArn=executions[0]["executionArn"])
+    triggers.sent.append(_start(emu, json.loads(first["input"])))
+
+
+def _stop_running_failover(emu: Emulator) -> str | None:
+    record = emu.store.get(emu.app)
+    if record is None or record.lease is None:
+        return None
+    sfn = emu.boto3_client("stepfunctions")
+    if sfn.describe_execution(executionArn=record.lease.holder)["status"] != "RUNNING":
+        return None
+    sfn.stop_execution(executionArn=record.lease.holder, error="Campaign.Stopped", cause="the campaign stopped it")
+    emu.sim.note(f"campaign: stopped {record.lease.holder.rsplit(':', 1)[-1]}")
+    return record.lease.holder
+
+
+def _resume(emu: Emulator) -> None:
+    from swr import resume
+
+    assert emu.stack is not None
+    try:
+        done = resume.resume(emu.boto3_client, emu.stack, emu.app, "campaign")
+        emu.sim.note(f"campaign: resume by {done.how}: {done.note}")
+    except Exception as error:  # an operator would read the refusal; the checks judge the world
+        emu.sim.note(f"campaign: resume refused: {error}")
+
+
+# --- judging -----------------------------------------------------------------------------------
+def _subscribe_mailbox(emu: Emulator) -> str:
+    """A queue subscribed to the stack's notification topic: what the on-call people get."""
+    sns, sqs = emu.boto3_client("sns"), emu.boto3_client("sqs")
+    (target,) = emu.boto3_client("events").list_targets_by_rule(Rule="swr-notify-started")["Targets"]
+    url = str(sqs.create_queue(QueueName="campaign-mailbox")["QueueUrl"])
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=target["Arn"], Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    return url
+
+
+def _drain(emu: Emulator, url: str) -> list[str]:
+    sqs = emu.boto3_client("sqs")
+    found: list[str] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return found
+        for message in batch:
+            found.append(str(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _judge(emu: Emulator, plan: Plan, result: SeedResult, mail: list[str]) -> None:
+    sfn, ec2 = emu.boto3_client("stepfunctions"), emu.boto3_client("ec2")
+    violations = result.violations
+    violations += [f"safety: {v}" for v in emu.sim.violations]
+    record = emu.store.require(emu.app)
+    # The on-call text of a Failover Failed event (the stack's InputTemplate) names the execution.
+    failed_mail = {
+        line.removeprefix("Execution: ").strip()
+        for body in mail
+        if " FAILED" in body.splitlines()[0]
+        for line in body.splitlines()
+        if line.startswith("Execution: ")
+    }
+
+    # Each admitted failover ends recovered, or FAILED with a cause and a Failed event.
+    for execution in sorted(emu.executions(), key=lambda e: e["startDate"]):
+        arn = execution["executionArn"]
+        described = sfn.describe_execution(executionArn=arn)
+        name = execution["name"]
+        if described["status"] == "RUNNING":
+            continue  # already reported as not settled
+        admitted = emu._is_failover(arn)
+        if not admitted:
+            if described["status"] != "SUCCEEDED":
+                violations.append(
+                    f"trigger lost: {name} ended {described['status']} before admission"
+                    f" ({described.get('error')}: {str(described.get('cause'))[:200]})"
+                    + ("" if arn in failed_mail else "; no Failover Failed event")
+                )
+            continue
+        if described["status"] == "SUCCEEDED":
+            result.outcomes.append("recovered")
+        elif described["status"] == "ABORTED":
+            result.outcomes.append("stopped")
+        else:
+            result.outcomes.append("failed-closed")
+            if not described.get("error") or not described.get("cause"):
+                violations.append(f"{name} ended {described['status']} without an error and a cause")
+            if arn not in failed_mail:
+                violations.append(f"{name} ended {described['status']} ({described.get('error')}) with no Failed event")
+
+    # No lease held at the end; the record matches the world.
+    if record.lease is not None:
+        violations.append(f"lease still held by {record.lease.holder.rsplit(':', 1)[-1]} ({record.state.value})")
+    reservations = ec2.describe_instances()["Reservations"]
+    instances = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
+    live = {i: d for i, d in instances.items() if d["State"]["Name"] in LIVE}
+    current = instances.get(record.current_instance_id)
+    if record.state is AppState.NORMAL:
+        if current is None or current["State"]["Name"] != "running":
+            state = current["State"]["Name"] if current else "gone"
+            violations.append(f"record NORMAL on {record.current_instance_id}, which is {state}")
+        elif record.current_instance_id not in emu.serving_instances():
+            violations.append(f"record NORMAL on {record.current_instance_id}, whose workload does not serve")
+    # No instance left running that no record names, unless the outcome reports it as a leftover.
+    named = {record.current_instance_id} | {f.instance_id for f in record.fences}
+    for instance_id, described_instance in live.items():
+        if instance_id in named:
+            continue
+        sim = emu.sim.instances.get(instance_id)
+        if sim is not None and sim.serving:
+            violations.append(f"{instance_id} serves the workload and no record names it")
+        elif described_instance["State"]["Name"] == "running":
+            violations.append(f"{instance_id} left running and no record names it")
+    # At most one replacement per launch attempt of a failover (a retried or duplicated step
+    # never launches a second), and at most one replacement alive per failover at the end.
+    launches: dict[tuple[str, str], list[str]] = {}
+    alive: dict[str, list[str]] = {}
+    for instance_id, described_instance in instances.items():
+        tags = {t["Key"]: t["Value"] for t in described_instance.get("Tags", [])}
+        if "swr:execution" not in tags:
+            continue
+        launches.setdefault((tags["swr:execution"], tags.get("swr:attempt", "?")), []).append(instance_id)
+        if instance_id in live:
+            alive.setdefault(tags["swr:execution"], []).append(instance_id)
+    for (execution_name, attempt), launched in sorted(launches.items()):
+        if len(launched) > 1:
+            violations.append(f"{execution_name} attempt {attempt} launched {len(launched)}: {', '.join(launched)}")
+    for execution_name, running in sorted(alive.items()):
+        if len(running) > 1:
+            violations.append(f"{execution_name} left {len(running)} replacements alive: {', '.join(running)}")
+    # At most one instance serving; the data written before the fault is there after it.
+    serving = emu.serving_instances()
+    if len(serving) > 1:
+        violations.append(f"{len(serving)} instances serve: {', '.join(serving)}")
+    if record.state is AppState.NORMAL and record.current_instance_id != emu.primary_instance_id:
+        sim = emu.sim.instances.get(record.current_instance_id)
+        if sim is None or sim.seen_records < PRE_FAULT_RECORDS:
+            violations.append(f"EFS data written before the fault not seen by {record.current_instance_id}")
+    # Every trigger admitted, refused with a reason, or kept in the dead-letter queue: judged
+    # per execution above; a trigger that never started an execution is in the queue.
+    _judge_dead_letters(emu, violations)
+
+
+def _judge_dead_letters(emu: Emulator, violations: list[str]) -> None:
+    sqs = emu.boto3_client("sqs")
+    url = sqs.get_queue_url(QueueName="swr-trigger-dead-letters")["QueueUrl"]
+    depth = int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
+    if depth:
+        alarms = emu.boto3_client("cloudwatch").describe_alarms(AlarmNamePrefix="ops.swr.trigger-dead-letters")
+        if not any(a["StateValue"] == "ALARM" for a in alarms["MetricAlarms"]):
+            violations.append(f"{depth} trigger(s) in the dead-letter queue and its alarm is not in ALARM")
+
+
+def _histories(emu: Emulator) -> dict[str, list[str]]:
+    sfn = emu.boto3_client("stepfunctions")
+    found: dict[str, list[str]] = {}
+    for execution in sorted(emu.executions(), key=lambda e: e["name"]):
+        events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        found[execution["name"]] = [
+            f"{e['timestamp'].isoformat()} {e['type']} "
+            + json.dumps({k: v for k, v in e.items() if k.endswith("EventDetails")}, sort_keys=True, default=str)
+            for e in events
+        ]
+    return found
