@@ -37,6 +37,8 @@ def main() -> int:
         result = _quiet_run(args.seed)
         print(f"seed {result.seed}: {result.plan}")
         print(f"  outcome {result.outcome} ({', '.join(result.outcomes) or 'no failover admitted'})")
+        for error in result.errors:
+            print(f"  failed closed: {error}")
         for violation in result.violations:
             print(f"  VIOLATION {violation}")
         if args.verbose:
@@ -60,7 +62,7 @@ def print_table(results: list[SeedResult]) -> None:
     for result in results:
         by_band[result.band][result.outcome] += 1
         by_scenario[result.scenario][result.outcome] += 1
-    outcomes = ("recovered", "failed-closed", "stopped", "no failover", "VIOLATION")
+    outcomes = ("recovered", "failed-closed", "not admitted", "stopped", "no failover", "VIOLATION")
     header = f"{'':22s}" + "".join(f"{o:>15s}" for o in outcomes) + f"{'recovered %':>13s}"
     print(f"{len(results)} seeds ({results[0].seed}-{results[-1].seed})" if results else "no seeds")
     for title, table in (("fault band", by_band), ("scenario", by_scenario)):
@@ -70,6 +72,16 @@ def print_table(results: list[SeedResult]) -> None:
             total = sum(counts.values())
             share = 100.0 * counts["recovered"] / total if total else 0.0
             print(f"  {key:20s}" + "".join(f"{counts[o]:15d}" for o in outcomes) + f"{share:12.1f}%")
+    print("recovered where recovery was possible (an AZ left, the old instance's AZ answering), no Lambda faults:")
+    for band in sorted({r.band for r in results if "+lambda" not in r.band}, key=lambda b: float(b.rstrip("%"))):
+        plans = [r for r in results if r.band == band and r.recoverable]
+        recovered = [r for r in plans if r.outcome == "recovered"]
+        share = 100.0 * len(recovered) / len(plans) if plans else 100.0
+        missed = ", ".join(str(r.seed) for r in plans if r.outcome != "recovered")
+        print(
+            f"  api errors {band:>4s}: {len(recovered)}/{len(plans)} ({share:.1f}%)"
+            + (f"; not: {missed}" if missed else "")
+        )
     broken = [r for r in results if r.violations]
     print(f"violations: {sum(len(r.violations) for r in broken)} in {len(broken)} seed(s)")
     for result in broken:

@@ -61,7 +61,8 @@ class Plan:
             scenario=scenario,
             fault_rate=rate,
             faulted_actions=actions if rate else (),
-            lambda_crashes=(pick.choice(LAMBDA_STEPS), pick.randint(1, 4)) if pick.random() < 0.2 else None,
+            # Up to 8 failed invokes in a row: past the ASL's 6 retries now and then.
+            lambda_crashes=(pick.choice(LAMBDA_STEPS), pick.randint(1, 8)) if pick.random() < 0.2 else None,
             replacement_fault=(pick.choice(REPLACEMENT_FAULTS), pick.choice(others)) if pick.random() < 0.2 else None,
             no_capacity_az=pick.choice(others) if pick.random() < 0.15 else None,
             az_down=(pick.choice(others), round(pick.uniform(0, 300))) if pick.random() < 0.1 else None,
@@ -93,6 +94,15 @@ class Plan:
         return "; ".join(parts)
 
     @property
+    def recoverable(self) -> bool:
+        """An AZ is left where a replacement can run, and the old instance's AZ answers (in
+        az-api-down nothing can prove it cut off: failing closed is the right end)."""
+        home = "ap-northeast-1a"
+        broken = {self.no_capacity_az, self.az_down[0] if self.az_down else None}
+        broken.add(self.replacement_fault[1] if self.replacement_fault else None)
+        return self.scenario != "az-api-down" and bool(set(AZS) - {home} - broken)
+
+    @property
     def band(self) -> str:
         return f"{self.fault_rate:.0%}" + (" +lambda" if self.lambda_crashes else "")
 
@@ -103,7 +113,9 @@ class SeedResult:
     plan: str
     scenario: str
     band: str
+    recoverable: bool = True
     outcomes: list[str] = field(default_factory=list)  # per admitted failover: recovered / failed-closed
+    errors: list[str] = field(default_factory=list)  # each failed-closed failover: error: cause
     violations: list[str] = field(default_factory=list)
     histories: dict[str, list[str]] = field(default_factory=dict)  # execution -> its events, for replays
 
@@ -111,7 +123,8 @@ class SeedResult:
     def outcome(self) -> str:
         if self.violations:
             return "VIOLATION"
-        return self.outcomes[-1] if self.outcomes else "no failover"
+        admitted = [o for o in self.outcomes if o != "not admitted"]
+        return admitted[-1] if admitted else self.outcomes[-1] if self.outcomes else "no failover"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"outcome": self.outcome}
@@ -123,7 +136,7 @@ def replay_command(seed: int) -> str:
 
 def run_seed(seed: int) -> SeedResult:
     plan = Plan.from_seed(seed)
-    result = SeedResult(seed, plan.describe(), plan.scenario, plan.band)
+    result = SeedResult(seed, plan.describe(), plan.scenario, plan.band, plan.recoverable)
     with Emulator.for_scenario(plan.scenario, seed=seed) as emu:
         mailbox = _subscribe_mailbox(emu)
         triggers = _Triggers(emu)
@@ -294,14 +307,9 @@ def _judge(emu: Emulator, plan: Plan, result: SeedResult, mail: list[str]) -> No
     violations = result.violations
     violations += [f"safety: {v}" for v in emu.sim.violations]
     record = emu.store.require(emu.app)
-    # The on-call text of a Failover Failed event (the stack's InputTemplate) names the execution.
-    failed_mail = {
-        line.removeprefix("Execution: ").strip()
-        for body in mail
-        if " FAILED" in body.splitlines()[0]
-        for line in body.splitlines()
-        if line.startswith("Execution: ")
-    }
+    # The on-call text of a Failover Failed (or Trigger Not Admitted) event names the execution.
+    failed_mail, not_admitted_mail = _told(mail, " FAILED"), _told(mail, " NOT ADMITTED")
+    kept = _dead_letter_executions(emu)
 
     # Each admitted failover ends recovered, or FAILED with a cause and a Failed event.
     for execution in sorted(emu.executions(), key=lambda e: e["startDate"]):
@@ -312,11 +320,15 @@ def _judge(emu: Emulator, plan: Plan, result: SeedResult, mail: list[str]) -> No
             continue  # already reported as not settled
         admitted = emu._is_failover(arn)
         if not admitted:
-            if described["status"] != "SUCCEEDED":
+            if described["status"] == "SUCCEEDED":
+                continue  # decided: ignored or deferred, with its reason in the output
+            result.outcomes.append("not admitted")
+            if arn not in kept or arn not in not_admitted_mail:
                 violations.append(
                     f"trigger lost: {name} ended {described['status']} before admission"
                     f" ({described.get('error')}: {str(described.get('cause'))[:200]})"
-                    + ("" if arn in failed_mail else "; no Failover Failed event")
+                    + ("" if arn in kept else "; not in the dead-letter queue")
+                    + ("" if arn in not_admitted_mail else "; on-call not told")
                 )
             continue
         if described["status"] == "SUCCEEDED":
@@ -325,6 +337,7 @@ def _judge(emu: Emulator, plan: Plan, result: SeedResult, mail: list[str]) -> No
             result.outcomes.append("stopped")
         else:
             result.outcomes.append("failed-closed")
+            result.errors.append(f"{name}: {described.get('error')}: {str(described.get('cause'))[:300]}")
             if not described.get("error") or not described.get("cause"):
                 violations.append(f"{name} ended {described['status']} without an error and a cause")
             if arn not in failed_mail:
@@ -383,7 +396,37 @@ def _judge(emu: Emulator, plan: Plan, result: SeedResult, mail: list[str]) -> No
     _judge_dead_letters(emu, violations)
 
 
+def _told(mail: list[str], headline: str) -> set[str]:
+    return {
+        line.removeprefix("Execution: ").strip()
+        for body in mail
+        if headline in body.splitlines()[0]
+        for line in body.splitlines()
+        if line.startswith("Execution: ")
+    }
+
+
+def _dead_letter_executions(emu: Emulator) -> set[str]:
+    """The executions whose triggers the workflow kept in the dead-letter queue (peeked at: the
+    messages stay, and their count is judged below)."""
+    sqs = emu.boto3_client("sqs")
+    url = sqs.get_queue_url(QueueName="swr-trigger-dead-letters")["QueueUrl"]
+    found: set[str] = set()
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+        "Messages", []
+    ):
+        try:
+            body = json.loads(message["Body"])
+        except ValueError:
+            continue
+        if isinstance(body, dict) and body.get("execution"):
+            found.add(str(body["execution"]))
+    return found
+
+
 def _judge_dead_letters(emu: Emulator, violations: list[str]) -> None:
+    """What waits in the dead-letter queue has an alarm watching it. (moto evaluates no alarm
+    from metrics: that the alarm goes off is AWS's part, checked here as its configuration.)"""
     sqs = emu.boto3_client("sqs")
     url = sqs.get_queue_url(QueueName="swr-trigger-dead-letters")["QueueUrl"]
     depth = int(
@@ -391,10 +434,17 @@ def _judge_dead_letters(emu: Emulator, violations: list[str]) -> None:
             "ApproximateNumberOfMessages"
         ]
     )
-    if depth:
-        alarms = emu.boto3_client("cloudwatch").describe_alarms(AlarmNamePrefix="ops.swr.trigger-dead-letters")
-        if not any(a["StateValue"] == "ALARM" for a in alarms["MetricAlarms"]):
-            violations.append(f"{depth} trigger(s) in the dead-letter queue and its alarm is not in ALARM")
+    if not depth:
+        return
+    alarms = emu.boto3_client("cloudwatch").describe_alarms(AlarmNamePrefix="ops.swr.trigger-dead-letters")
+    watching = [
+        a
+        for a in alarms["MetricAlarms"]
+        if a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and {"Name": "QueueName", "Value": "swr-trigger-dead-letters"} in a.get("Dimensions", [])
+    ]
+    if not watching:
+        violations.append(f"{depth} trigger(s) in the dead-letter queue and no alarm watches it")
 
 
 def _histories(emu: Emulator) -> dict[str, list[str]]:
