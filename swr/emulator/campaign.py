@@ -412,9 +412,7 @@ def _dead_letter_executions(emu: Emulator) -> set[str]:
     sqs = emu.boto3_client("sqs")
     url = sqs.get_queue_url(QueueName="swr-trigger-dead-letters")["QueueUrl"]
     found: set[str] = set()
-    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
-        "Messages", []
-    ):
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", []):
         try:
             body = json.loads(message["Body"])
         except ValueError:

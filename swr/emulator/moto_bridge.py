@@ -81,6 +81,10 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
 33. The SDK's own retries (botocore standard mode, as the handlers run on AWS) wait in the
     emulator's time, with seeded jitter: botocore sleeps for real and draws from the global
     random generator, which would stall virtual time and make a seed replay differently.
+34. PutEvents refuses what EventBridge refuses: a request whose entries total 256 KB or more
+    (ValidationException) and, per entry, a source starting with ``aws.`` from a caller that is
+    not an AWS service (NotAuthorizedForSourceException). The simulation publishes AWS's own
+    events inside :func:`as_aws_service`.
 """
 
 from __future__ import annotations
@@ -119,6 +123,7 @@ __all__ = [
     "BridgeHooks",
     "LambdaContext",
     "WarpedEvent",
+    "as_aws_service",
     "instance_state",
     "registered_targets",
     "reseed",
@@ -533,6 +538,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_eni_connection_tracking(p)
     _patch_lambda_service_errors(p)
     _patch_sdk_retry_time(p)
+    _patch_put_events_limits(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -3202,3 +3208,57 @@ def _patch_sdk_retry_time(p: _Patches) -> None:
         return delay_amount(self, context)
 
     p.set(standard.ExponentialBackoff, "delay_amount", seeded_delay_amount)
+
+
+# --------------------------------------------------------------------------------------------------
+# 34. PutEvents limits: entry size and aws.* sources
+# --------------------------------------------------------------------------------------------------
+# EventBridge User Guide, "Calculating PutEvents event entry size": the total entry size must be
+# less than 256 KB, counting Time as 14 bytes and the UTF-8 bytes of Source, DetailType, Detail
+# and each Resources entry; an oversize request fails as a whole ("ValidationException: Total size
+# of the entries in the request is over the limit."). Sources starting with "aws." are reserved for
+# AWS services: such an entry from a caller fails alone, with NotAuthorizedForSourceException.
+
+_MAX_PUT_EVENTS_BYTES = 256 * 1024
+_aws_service = threading.local()
+
+
+@contextmanager
+def as_aws_service() -> Iterator[None]:
+    """Publish as AWS itself does (EC2 state changes, alarm state changes): aws.* is allowed."""
+    previous = getattr(_aws_service, "active", False)
+    _aws_service.active = True
+    try:
+        yield
+    finally:
+        _aws_service.active = previous
+
+
+def put_events_entry_size(entry: dict[str, Any]) -> int:
+    size = 14 if entry.get("Time") is not None else 0
+    for key in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(key) or "").encode())
+    return size + sum(len(str(r).encode()) for r in entry.get("Resources") or [] if r is not None)
+
+
+def _patch_put_events_limits(p: _Patches) -> None:
+    from moto.events.exceptions import ValidationException
+    from moto.events.models import EventsBackend
+
+    put_events = _require(EventsBackend, "put_events")
+
+    def limited_put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if sum(put_events_entry_size(e) for e in events) >= _MAX_PUT_EVENTS_BYTES:
+            raise ValidationException("Total size of the entries in the request is over the limit.")
+        if getattr(_aws_service, "active", False):
+            return list(put_events(self, events))
+        refused = {n for n, e in enumerate(events) if str(e.get("Source") or "").startswith("aws.")}
+        kept = [e for n, e in enumerate(events) if n not in refused]
+        accepted = iter(put_events(self, kept) if kept else [])
+        not_authorized = {
+            "ErrorCode": "NotAuthorizedForSourceException",
+            "ErrorMessage": "Not authorized for the source.",
+        }
+        return [dict(not_authorized) if n in refused else next(accepted) for n in range(len(events))]
+
+    p.set(EventsBackend, "put_events", limited_put_events)

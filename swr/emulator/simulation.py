@@ -522,7 +522,7 @@ class Simulation:
 
     def _publish_ec2_state(self, instance_id: str, state: str) -> None:
         detail = {"instance-id": instance_id, "state": state}
-        with self.faults.internal():
+        with self.faults.internal(), moto_bridge.as_aws_service():
             self.client("events").put_events(
                 Entries=[
                     {

@@ -524,6 +524,33 @@ def test_rule_with_lambda_target_invokes_it_and_other_targets_do_not_break_put_e
     assert sample_handlers.RECEIVED[0]["detail"] == {"node": "a"}
 
 
+def test_put_events_refuses_a_request_of_256_kb_or_more_as_a_whole(hooks: BridgeHooks) -> None:
+    # EventBridge User Guide, "Calculating PutEvents event entry size": Source, DetailType, Detail
+    # and Resources count in UTF-8 bytes (Time 14); the total must stay under 256 KB.
+    big = {"Source": "swr.canary", "DetailType": "big", "Detail": json.dumps({"x": "y" * (256 * 1024)})}
+
+    error = _raises(lambda: client("events").put_events(Entries=[big]), "ValidationException", 400)
+
+    assert "Total size of the entries in the request is over the limit" in str(error)
+    assert moto_bridge.put_events_entry_size({**big, "Time": 1, "Resources": ["é"]}) == (
+        14 + len("swr.canary") + len("big") + len(big["Detail"]) + 2
+    )
+
+
+def test_put_events_refuses_aws_sources_per_entry_except_from_aws_itself(hooks: BridgeHooks) -> None:
+    events = client("events")
+    entries = [
+        {"Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification", "Detail": "{}"},
+        {"Source": "swr.canary", "DetailType": "ok", "Detail": "{}"},
+    ]
+
+    refused, accepted = events.put_events(Entries=entries)["Entries"]
+
+    assert refused["ErrorCode"] == "NotAuthorizedForSourceException" and "EventId" in accepted
+    with moto_bridge.as_aws_service():  # the simulation publishing what EC2 itself would
+        assert events.put_events(Entries=entries[:1])["FailedEntryCount"] == 0
+
+
 def _topic_with_a_subscriber(policy: dict[str, Any] | None) -> tuple[str, str]:
     """A topic (with this policy, if given) and the URL of a queue subscribed to it, raw."""
     sns, sqs = client("sns"), client("sqs")
