@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from botocore.exceptions import ClientError
 
@@ -56,6 +57,8 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
             return _proceed(decide, record, "lease already held by this execution", carried)
         refusal = refusal_of(trigger, record, request.execution)
         if refusal is not None:
+            if _remember_refused_fault(store, record, trigger, refusal[0]) is False:
+                continue  # somebody wrote first: decide again on what they wrote
             return decide(*refusal)
         carried = _continuation(trigger, record) or _orphaned(record)
         if carried is None or carried.route is Route.FENCE_AND_LAUNCH:
@@ -63,6 +66,8 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
         else:
             taken = lease.take_over(record, request.execution)
         taken.remember_trigger(trigger.id)
+        if trigger.fault_id:
+            taken.remember_trigger(_fault_key(trigger.fault_id))
         if trigger.fence_confirmation:
             _confirm_down(taken, trigger, request.execution)
         try:
@@ -74,6 +79,28 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
         _announce_start(app, request.execution, trigger, admission.plan)
         return admission
     raise RecordConflict(f"record of {app!r} kept changing while admitting {trigger.id}")
+
+
+def _fault_key(fault_id: str) -> str:
+    return f"fault:{fault_id}"
+
+
+def _remember_refused_fault(store: RecordStore, record: AppRecord, trigger: Trigger, decision: Decision) -> bool | None:
+    """An RMS fault turned away (maintenance, FAILED, another instance's) is remembered by its
+    fault id, so that publishing it again later (a replay) is refused too. None: nothing to do."""
+    if (
+        decision is not Decision.IGNORE
+        or not trigger.fault_id
+        or _fault_key(trigger.fault_id) in record.recent_triggers
+    ):
+        return None
+    remembered = record.model_copy(deep=True)
+    remembered.remember_trigger(_fault_key(trigger.fault_id))
+    try:
+        store.save(remembered)
+    except RecordConflict:
+        return False
+    return True
 
 
 def _confirm_down(record: AppRecord, trigger: Trigger, execution: str) -> None:
@@ -148,6 +175,20 @@ def refusal_of(
     holder_runs = still_running or _still_running
     if trigger.id in record.recent_triggers:
         return Decision.IGNORE, f"trigger {trigger.id} was already admitted (duplicate delivery)"
+    if trigger.fault_id and _fault_key(trigger.fault_id) in record.recent_triggers:
+        return Decision.IGNORE, (
+            f"RMS fault {trigger.fault_id} was already decided on: published again (a replay), it changes nothing"
+        )
+    if (
+        trigger.kind is TriggerKind.RMS_FAULT
+        and trigger.observed_at is not None
+        and record.current_since is not None
+        and trigger.observed_at < record.current_since
+    ):
+        return Decision.IGNORE, (
+            f"RMS fault raised at {_iso(trigger.observed_at)}, before {record.current_instance_id} became current"
+            f" at {_iso(record.current_since)}: it belongs to an earlier run (replayed or delayed)"
+        )
     if trigger.kind is TriggerKind.RESUME:
         return _resume_refusal(trigger, record)
     if not trigger.is_fault:
@@ -240,3 +281,7 @@ def _subject(trigger: Trigger) -> str:
     if trigger.alarm_name:
         return f"alarm {trigger.alarm_name}"
     return f"trigger {trigger.id}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -93,6 +93,7 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
         r.state = AppState.NORMAL
         r.current_instance_id = replacement.instance_id
         r.current_az = replacement.az
+        r.current_since = finished
         r.lease = None
         r.failure_cause = None
         r.add_history(summary)
@@ -207,6 +208,7 @@ def fail(request: FailInput, store: RecordStore) -> StepError:
             r.lease = None
             if adopted is not None:
                 r.current_instance_id, r.current_az = adopted
+                r.current_since = clock.now()
             r.add_history(summary)
 
         lease.update(store, request.app, request.execution, failed)

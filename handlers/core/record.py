@@ -180,6 +180,7 @@ class AppRecord(_Model):
     maintenance: Maintenance | None = None
     current_instance_id: str
     current_az: str
+    current_since: datetime | None = None  # when a failover made it current (None: registered so)
     generation: int = 0
     lease: Lease | None = None
     fences: list[Fence] = Field(default_factory=list)  # until released; across failovers

@@ -52,6 +52,7 @@ class Trigger(BaseModel):
     requested_by: str | None = None  # a drill or a resume: the operator
     # A resume: the operator has confirmed by other means that the old instance is down.
     fence_confirmation: str | None = None
+    fault_id: str | None = None  # an RMS fault: the notifier's id, the same however often it is sent
 
     @property
     def is_fault(self) -> bool:
@@ -88,6 +89,7 @@ class _RmsDetail(BaseModel):
     user_application: str = ""
     reason: str = ""
     occurred_at: datetime | None = None
+    fault_id: str | None = Field(default=None, max_length=128)
 
 
 class _Ec2Detail(BaseModel):
@@ -192,6 +194,7 @@ def _event(raw: dict[str, Any]) -> Trigger:
             app=rms.app,
             instance_id=rms.instance_id,
             observed_at=rms.occurred_at or envelope.time,
+            fault_id=rms.fault_id,
             summary=f"RMS reports {rms.user_application or rms.app} Faulted: {rms.reason}".rstrip(": "),
         )
     if envelope.detail_type == EC2_DETAIL_TYPE:

@@ -9,7 +9,7 @@ import pytest
 from handlers.core import admission, clock, lease
 from handlers.core.admission import admit
 from handlers.core.errors import LeaseLost, RecordConflict
-from handlers.core.record import AppState, FailoverSummary
+from handlers.core.record import AppState, FailoverSummary, Maintenance
 from handlers.core.record_store import RecordStore
 from handlers.core.steps import AdmitInput, Decision
 from tests.unit.conftest import make_record
@@ -113,3 +113,52 @@ def test_steps_of_an_execution_that_lost_the_lease_must_not_act(store: RecordSto
     admit(drill(), store)
     with pytest.raises(LeaseLost, match="no longer holds the lease"):
         lease.update(store, "demo", OTHER, lambda r: None)
+
+
+# --- replayed RMS faults ---------------------------------------------------------------------------
+def rms_fault(event_id: str, fault_id: str, occurred_at: str, execution: str = EXECUTION) -> AdmitInput:
+    detail = {"app": "demo", "instance_id": "i-old", "user_application": "app_demo", "reason": "Cmdline0 failed"}
+    return AdmitInput(
+        trigger={
+            "id": event_id,
+            "source": "swr.rms",
+            "detail-type": "RMS Fault",
+            "detail": {**detail, "occurred_at": occurred_at, "fault_id": fault_id},
+        },
+        execution=execution,
+        execution_name=execution.rsplit(":", 1)[-1],
+    )
+
+
+def test_a_fault_turned_away_during_maintenance_and_published_again_later_changes_nothing(store: RecordStore):
+    now = clock.now().isoformat()
+    store.create(make_record(maintenance=Maintenance(since=clock.now(), by="ops", reason="patching")))
+    assert admit(rms_fault("event-1", "fault-1", now), store).decision is Decision.IGNORE
+    record = store.require("demo")
+    store.save(record.model_copy(update={"maintenance": None}))  # maintenance ends; the app is healthy
+
+    # Someone publishes the very same fault again (a new EventBridge event id, the same fault id).
+    replayed = admit(rms_fault("event-2", "fault-1", now, OTHER), store)
+
+    assert replayed.decision is Decision.IGNORE and "fault-1 was already decided on" in replayed.reason
+    assert store.require("demo").lease is None and store.require("demo").generation == 0
+
+
+def test_a_fault_raised_before_the_current_instance_became_current_is_stale(store: RecordStore):
+    became_current = clock.now()
+    store.create(make_record(current_since=became_current))
+    earlier = (became_current - timedelta(hours=1)).isoformat()
+
+    stale = admit(rms_fault("event-1", "fault-old", earlier), store)
+
+    assert stale.decision is Decision.IGNORE and "belongs to an earlier run" in stale.reason
+    assert store.require("demo").lease is None
+
+
+def test_a_fresh_fault_is_admitted_and_its_fault_id_remembered(store: RecordStore):
+    store.create(make_record(current_since=clock.now() - timedelta(hours=1)))
+
+    admitted = admit(rms_fault("event-1", "fault-new", clock.now().isoformat()), store)
+
+    assert admitted.decision is Decision.PROCEED
+    assert "fault:fault-new" in store.require("demo").recent_triggers
