@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,10 +45,16 @@ class ResumeResult:
 
 
 def resume(
-    client: Client, stack: StackOutputs, app: str, requested_by: str, confirm_fenced: str | None = None
+    client: Client,
+    stack: StackOutputs,
+    app: str,
+    requested_by: str,
+    confirm_fenced: str | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ResumeResult:
     """``confirm_fenced``: the operator's reason for taking the old instance to be down, where
-    swr could not prove it cut off (recorded with who; its fence then counts as confirmed)."""
+    swr could not prove it cut off (recorded with who; its fence then counts as confirmed).
+    ``now`` names the new execution (an emulator in virtual time passes its clock)."""
     # A failover that ends while this reads must not look stopped: a second one would start.
     record, holder = settled_record(client, stack.RecordTableName, app)
     if record is None:
@@ -72,7 +79,7 @@ def resume(
         raise NothingToResume(
             f"nothing to resume: {app} is {record.state.value} on {record.current_instance_id} in {record.current_az}"
         )
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now().strftime("%Y%m%dT%H%M%SZ")
     name = f"resume-{app[: 80 - len('resume--') - len(stamp)]}-{stamp}"
     payload = {"kind": "resume", "app": app, "interrupted": interrupted, "requested_by": requested_by}
     if confirm_fenced:

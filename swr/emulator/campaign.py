@@ -15,6 +15,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from handlers.core.record import AppState
@@ -273,7 +274,8 @@ def _resume(emu: Emulator) -> None:
 
     assert emu.stack is not None
     try:
-        done = resume.resume(emu.boto3_client, emu.stack, emu.app, "campaign")
+        moment = datetime.fromtimestamp(emu.clock.now(), tz=UTC)
+        done = resume.resume(emu.boto3_client, emu.stack, emu.app, "campaign", now=lambda: moment)
         emu.sim.note(f"campaign: resume by {done.how}: {done.note}")
     except Exception as error:  # an operator would read the refusal; the checks judge the world
         emu.sim.note(f"campaign: resume refused: {error}")

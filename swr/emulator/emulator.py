@@ -396,7 +396,9 @@ class Emulator:
             built = self._seed_world()
             if self.clock.scheduler is not None:  # a served emulator builds its own, in real time
                 _WORLDS[self._world_key()] = built
-        else:
+        if self.clock.scheduler is not None:
+            # The first run too works on a copy: a copy's sets and dicts may iterate in another
+            # order than the originals did, and a seed must replay alike in any process.
             moto_bridge.restore_backends(built.backends)
         self.world = dataclasses.replace(built.world)
         self.faults.subnet_az = self.world.az_of_subnet()

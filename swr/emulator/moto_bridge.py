@@ -85,6 +85,9 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     (ValidationException) and, per entry, a source starting with ``aws.`` from a caller that is
     not an AWS service (NotAuthorizedForSourceException). The simulation publishes AWS's own
     events inside :func:`as_aws_service`.
+35. A subnet hands out the lowest released private address first: moto pops an arbitrary one
+    from a set of strings, whose order changes with the process's hash seed, so a seed would
+    not replay alike in another process (AWS documents no order; any is as true).
 """
 
 from __future__ import annotations
@@ -539,6 +542,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_lambda_service_errors(p)
     _patch_sdk_retry_time(p)
     _patch_put_events_limits(p)
+    _patch_subnet_ip_reuse(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -3262,3 +3266,27 @@ def _patch_put_events_limits(p: _Patches) -> None:
         return [dict(not_authorized) if n in refused else next(accepted) for n in range(len(events))]
 
     p.set(EventsBackend, "put_events", limited_put_events)
+
+
+# --------------------------------------------------------------------------------------------------
+# 35. Released private addresses are reused lowest first
+# --------------------------------------------------------------------------------------------------
+
+
+def _patch_subnet_ip_reuse(p: _Patches) -> None:
+    import ipaddress
+
+    from moto.ec2.models.subnets import Subnet
+
+    get_available_subnet_ip = _require(Subnet, "get_available_subnet_ip")
+
+    def lowest_first(self: Any, instance: Any) -> str:
+        unused = self._unused_ips
+        if not unused:
+            return str(get_available_subnet_ip(self, instance))
+        address = min(unused, key=ipaddress.ip_address)
+        unused.discard(address)
+        self._subnet_ips[address] = instance
+        return str(address)
+
+    p.set(Subnet, "get_available_subnet_ip", lowest_first)

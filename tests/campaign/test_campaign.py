@@ -39,3 +39,11 @@ def test_no_seed_breaks_a_guarantee() -> None:
     ]
     assert not broken, "\n".join(report)
     assert all(r.outcomes for r in results), "a seed admitted no failover at all"
+
+
+def test_a_seed_replays_to_the_same_histories() -> None:
+    # Seed 31: API errors, a broken AZ for replacements, the failover stopped and resumed.
+    first, second = run_seed(31), run_seed(31)
+
+    assert first.plan == second.plan and first.outcomes == second.outcomes
+    assert first.histories and first.histories == second.histories

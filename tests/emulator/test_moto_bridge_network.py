@@ -226,3 +226,16 @@ def test_availability_zone_of_each_kind_of_resource(hooks: BridgeHooks) -> None:
     assert moto_bridge.availability_zone_of(subnet) == az
     assert moto_bridge.availability_zone_of(target) == az
     assert moto_bridge.availability_zone_of("i-00000000000000000") is None
+
+
+def test_a_subnet_reuses_the_lowest_released_address_first(hooks: BridgeHooks) -> None:
+    # Patch 35: moto pops an arbitrary released address (a set of strings, ordered by the
+    # process's hash seed); the lowest first makes a seed replay alike in any process.
+    from moto.ec2.models import ec2_backends
+
+    subnet = ec2_backends["123456789012"]["ap-northeast-1"].get_subnet(make_subnet())
+    for address in ("10.0.1.77", "10.0.1.9", "10.0.1.100"):
+        subnet.request_ip(address, object())
+        subnet.del_subnet_ip(address)  # released, as when an instance or interface goes
+
+    assert [subnet.get_available_subnet_ip(object()) for _ in range(3)] == ["10.0.1.9", "10.0.1.77", "10.0.1.100"]
