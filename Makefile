@@ -29,8 +29,9 @@ demo-all: $(STAMP)
 	for scenario in $(RECOVERING); do $(BIN)/swr demo --scenario $$scenario || exit 1; done
 	$(BIN)/swr demo --scenario az-api-down; test $$? -eq 1
 
+# One worker per core; a test module stays on one worker (its module fixtures build once).
 test: lint $(CHROMIUM)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 # The fault campaign beyond CI's fixed seeds: the table of outcomes by fault band and scenario,
 # and every violation with the command that replays its seed.
