@@ -145,3 +145,10 @@ def test_the_dashboard_is_json_and_names_only_metrics_swr_publishes_as_they_are_
         "ops.ops.trigger-dead-letters",
         *(["ops.ops.notification-dead-letters"] if notifications else []),
     ]
+
+
+def test_the_state_machine_keeps_task_tokens_out_of_its_logs():
+    # IssuePermit hands the boot gate a task token in its payload; with execution data in the
+    # logs, anyone who could read the log group could answer it.
+    logging_ = TEMPLATE["Resources"]["FailoverStateMachine"]["Properties"]["Logging"]
+    assert logging_["Level"] == "ALL" and logging_["IncludeExecutionData"] is False
