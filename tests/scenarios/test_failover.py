@@ -312,3 +312,33 @@ def test_a_replacement_whose_failover_stopped_and_was_never_resumed_powers_itsel
     outcome = next(w for t, w in emulator.sim.events if w.startswith(f"boot gate on {replacement}: "))
     assert outcome == f"boot gate on {replacement}: NO_PERMIT"
     assert not emulator.instance(replacement).workload_up and emulator.sim.violations == []
+
+
+def test_when_the_clean_up_itself_fails_on_call_is_told_and_the_next_trigger_continues_the_failover(
+    emulator: Emulator,
+):
+    from tests.scenarios.test_notifications_and_metrics import messages, subscribe_a_queue
+
+    mailbox = subscribe_a_queue(emulator)
+    emulator.simulation.unhealthy_azs.update({SECOND_AZ, THIRD_AZ})  # type: ignore[union-attr]
+    crash = ("ServiceException", "The Lambda service encountered an internal error.", 500)
+    broken = emulator.faults.add(
+        "lambda", "Invoke", crash, where=lambda params: str(params["FunctionName"]).endswith("-fail-failover")
+    )
+    emulator.inject("rms-fault")
+
+    failed = finished(emulator, emulator.wait_for_failover())
+    assert (failed["status"], failed["error"]) == ("FAILED", "AlternateZonesExhausted")
+    assert "FailoverFailedUncleanly" in entered(emulator, failed["executionArn"])
+    # Without Lambda, the workflow said so; the record still names the ended execution's lease.
+    told = [m for m in messages(emulator, mailbox, 2) if " FAILED" in m.splitlines()[0]]
+    assert len(told) == 1 and "the clean-up failed" in told[0] and "Lambda.ServiceException" in told[0]
+    record = emulator.store.require("demo")
+    assert record.state is AppState.SWITCHING and record.lease_held_by(failed["executionArn"])
+
+    broken.remaining = 0  # Lambda is back, and the AZs are fixed
+    emulator.simulation.unhealthy_azs.clear()  # type: ignore[union-attr]
+    continued = finished(emulator, start(emulator, {"kind": "drill", "app": "demo", "reason": "after"}, "after"))
+
+    assert output(continued)["outcome"] == "recovered", continued
+    assert_safe(emulator)
