@@ -124,9 +124,12 @@ def _leftover(fence: Fence) -> str | None:
     state = instances.state_of(fence.instance_id)
     if state in POWERED_OFF_OR_GOING:
         return None
-    refused = "; ".join(fence.attempts) or "not accepted"
+    if fence.power:
+        why = f"EC2 never accepted the {fence.power} ({'; '.join(fence.attempts) or 'no reason given'})"
+    else:
+        why = "every path was proven cut before a power-off was accepted"
     return (
-        f"{fence.instance_id} is {state}: EC2 never accepted the power-off ({refused}); {_holding(fence)},"
+        f"{fence.instance_id} is {state}: {why}; {_holding(fence)},"
         f" until it is terminated: aws ec2 terminate-instances --instance-ids {fence.instance_id}"
     )
 

@@ -125,7 +125,7 @@ def test_an_old_instance_ec2_never_powers_off_is_cut_off_and_reported_as_a_lefto
         recovered_safely(emu, report)
         assert emu.instance(old).state == "running"
         (leftover,) = output(finished(emu, report["execution_arn"]))["leftovers"]
-        assert leftover.startswith(f"{old} is running: EC2 never accepted the power-off (")
+        assert leftover.startswith(f"{old} is running: EC2 never accepted the stop (")
         assert "UnauthorizedOperation" in leftover and f"terminate-instances --instance-ids {old}" in leftover
         assert emu.store.require(emu.app).history[-1].leftovers == [leftover]
         assert emu.stack is not None
