@@ -420,6 +420,9 @@ def snapshot_backends() -> BackendSnapshot:
         return BackendSnapshot(contents, list(_api_created), dict(bridge.client_tokens))
 
 
+_backend_dicts: dict[str, Any] = {}  # BackendDict id -> the process's BackendDict
+
+
 def restore_backends(snapshot: BackendSnapshot) -> None:
     """Put moto's backends back as the snapshot has them (a fresh copy: the snapshot stays)."""
     from moto.core.base_backend import BackendDict
@@ -427,11 +430,12 @@ def restore_backends(snapshot: BackendSnapshot) -> None:
     bridge = _require_bridge()
     _copyable_locks()
     with _lock:
-        known: dict[str, Any] = {}
-        for module in list(sys.modules.values()):  # every backend dict, used or not yet
-            for value in list(vars(module).values()) if module is not None else ():
-                if isinstance(value, BackendDict):
-                    known[value._id] = value
+        if not set(snapshot.contents) <= set(_backend_dicts):  # scan the modules once, not per restore
+            for module in list(sys.modules.values()):  # every backend dict, used or not yet
+                for value in list(vars(module).values()) if module is not None else ():
+                    if isinstance(value, BackendDict):
+                        _backend_dicts[value._id] = value
+        known = _backend_dicts
         memo: dict[int, Any] = {id(d): d for d in known.values()}
         contents = copy.deepcopy(snapshot.contents, memo)
         for backend_id, accounts in contents.items():
