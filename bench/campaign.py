@@ -20,9 +20,9 @@ from concurrent.futures import ProcessPoolExecutor
 from swr.emulator.campaign import SeedResult, replay_command, run_seed
 
 
-def _quiet_run(seed: int) -> SeedResult:
+def _quiet_run(seed: int, histories: bool = False) -> SeedResult:
     logging.disable(logging.CRITICAL)
-    return run_seed(seed)
+    return run_seed(seed, histories)
 
 
 def main() -> int:
@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="with --seed: the execution histories")
     args = parser.parse_args()
     if args.seed is not None:
-        result = _quiet_run(args.seed)
+        result = _quiet_run(args.seed, histories=args.verbose)
         print(f"seed {result.seed}: {result.plan}")
         print(f"  outcome {result.outcome} ({', '.join(result.outcomes) or 'no failover admitted'})")
         for error in result.errors:

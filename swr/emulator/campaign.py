@@ -135,7 +135,9 @@ def replay_command(seed: int) -> str:
     return f"python bench/campaign.py --seed {seed} --verbose"
 
 
-def run_seed(seed: int) -> SeedResult:
+def run_seed(seed: int, histories: bool = True) -> SeedResult:
+    """Run one seed's plan and judge it; ``histories=False`` skips keeping the execution
+    histories (only a replay reads them)."""
     plan = Plan.from_seed(seed)
     result = SeedResult(seed, plan.describe(), plan.scenario, plan.band, plan.recoverable)
     with Emulator.for_scenario(plan.scenario, seed=seed) as emu:
@@ -152,7 +154,8 @@ def run_seed(seed: int) -> SeedResult:
             result.violations.append(f"not settled {SETTLE_LIMIT:.0f} s after the fault: executions still run")
         with emu.faults.internal():
             _judge(emu, plan, result, _drain(emu, mailbox))
-        result.histories = _histories(emu)
+        if histories:
+            result.histories = _histories(emu)
     return result
 
 

@@ -88,6 +88,14 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
 35. A subnet hands out the lowest released private address first: moto pops an arbitrary one
     from a set of strings, whose order changes with the process's hash seed, so a seed would
     not replay alike in another process (AWS documents no order; any is as true).
+36. A state machine definition (and each intrinsic function) is parsed once per process: moto
+    parses the definition again for every execution, about a third of a simulated failover's CPU.
+    Each execution still gets fresh components built from the cached tree.
+37. moto's response serializer works out each member's possible attribute names once per class,
+    shape and parent, not for every value of every response (a quarter of the CPU of reading a
+    record from DynamoDB went to aliases of absent members). The output is the same.
+38. moto lists a response class's methods (``inspect.getmembers``) on every request; here once per
+    class and bridge.
 """
 
 from __future__ import annotations
@@ -547,6 +555,9 @@ def _install_patches(p: _Patches) -> None:
     _patch_sdk_retry_time(p)
     _patch_put_events_limits(p)
     _patch_subnet_ip_reuse(p)
+    _patch_asl_parse_cache(p)
+    _patch_serializer_alias_cache(p)
+    _patch_response_method_names(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -3294,3 +3305,124 @@ def _patch_subnet_ip_reuse(p: _Patches) -> None:
         return str(address)
 
     p.set(Subnet, "get_available_subnet_ip", lowest_first)
+
+
+# --------------------------------------------------------------------------------------------------
+# 36. A definition's parse tree is built once
+# --------------------------------------------------------------------------------------------------
+
+_parse_trees: dict[tuple[str, str], Any] = {}
+
+
+def _patch_asl_parse_cache(p: _Patches) -> None:
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.asl.parse.intrinsic import intrinsic_parser
+    from moto.stepfunctions.parser.asl.parse.intrinsic.preprocessor import Preprocessor as IntrinsicPreprocessor
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    # Only the tree is kept: the preprocessor builds fresh components from it on every call, so no
+    # execution shares state with another, and a definition with errors is parsed (and refused)
+    # each time as before.
+    for owner, kind, preprocessor in (
+        (asl_parser.AmazonStateLanguageParser, "asl", Preprocessor),
+        (intrinsic_parser.IntrinsicParser, "intrinsic", IntrinsicPreprocessor),
+    ):
+        parse = _require(owner, "parse").__func__
+
+        def cached_parse(source: str, parse: Any = parse, kind: str = kind, preprocessor: Any = preprocessor) -> Any:
+            tree = _parse_trees.get((kind, source))
+            if tree is None:
+                component, tree = parse(source)
+                _parse_trees[(kind, source)] = tree
+                return component, tree
+            return preprocessor().visit(tree), tree
+
+        p.set(owner, "parse", staticmethod(cached_parse))
+
+
+# --------------------------------------------------------------------------------------------------
+# 37. The response serializer looks up each member's aliases once
+# --------------------------------------------------------------------------------------------------
+
+
+_possible_keys: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+
+def _patch_serializer_alias_cache(p: _Patches) -> None:
+    from moto.core import serialize
+    from moto.core.utils import get_value
+
+    picker_call = _require(serialize.AttributePicker, "__call__")
+    serializer_get_value = _require(serialize.ResponseSerializer, "get_value")
+    default_providers = serialize.DEFAULT_ALIAS_PROVIDERS
+    missing = serialize.MISSING
+
+    def cache_key(picker: Any, obj: Any, key: str, shape: Any) -> tuple[Any, ...] | None:
+        if picker.alias_providers is not default_providers or "Meta" in getattr(obj, "__dict__", ()):
+            return None  # aliases of its own, or an alias set on one object rather than its class
+        # The aliases depend only on these: the picker's kind, the object's class (its Meta, its
+        # name), the member's shape and the structure it sits in now (moto re-parents shared shapes).
+        return (type(picker), type(obj), shape, getattr(shape, "parent", None), key)
+
+    def pick(obj: Any, possible: tuple[str, ...]) -> Any:
+        if type(obj) is dict:  # most results are plain dicts: get_value's checks cost more than the lookup
+            for possible_key in possible:
+                if "." not in possible_key:
+                    if possible_key in obj:
+                        return obj[possible_key]
+                elif (found := get_value(obj, possible_key, missing)) is not missing:
+                    return found
+            return None
+        for possible_key in possible:
+            found = get_value(obj, possible_key, missing)
+            if found is not missing:
+                return found
+        return None
+
+    def call(self: Any, context: Any) -> Any:
+        key = cache_key(self, context.obj, context.key, context.shape)
+        if key is None:
+            return picker_call(self, context)
+        possible = _possible_keys.get(key)
+        if possible is None:
+            possible = _possible_keys[key] = tuple(self.get_possible_keys(context))
+        value = pick(context.obj, possible)
+        key_path = f"{context.key_path}.{context.key}"
+        for transform_path, transform in self.response_transformers.items():
+            if key_path.endswith(transform_path):
+                return transform(value)
+        return value
+
+    def fast_get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
+        # A known member, for a picker without transforms, needs no context (nor its key path).
+        picker = self._value_picker
+        if isinstance(picker, serialize.AttributePicker) and not picker.response_transformers:
+            found_key = cache_key(picker, value, key, shape)
+            possible = _possible_keys.get(found_key) if found_key is not None else None
+            if possible is not None:
+                return pick(value, possible)
+        return serializer_get_value(self, value, key, shape)
+
+    p.set(serialize.AttributePicker, "__call__", call)
+    p.set(serialize.ResponseSerializer, "get_value", fast_get_value)
+
+
+# --------------------------------------------------------------------------------------------------
+# 38. A response class's method names are listed once
+# --------------------------------------------------------------------------------------------------
+
+
+def _patch_response_method_names(p: _Patches) -> None:
+    from moto.core import responses
+
+    listed = _require(responses, "method_names_from_class")
+    # Per bridge: the patches above are all installed by now, so a class's methods stay as listed.
+    names: dict[type, list[str]] = {}
+
+    def method_names_from_class(clazz: Any) -> list[str]:
+        found = names.get(clazz)
+        if found is None:
+            found = names[clazz] = listed(clazz)
+        return list(found)
+
+    p.set(responses, "method_names_from_class", method_names_from_class)

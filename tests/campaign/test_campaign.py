@@ -17,7 +17,7 @@ SEEDS = range(1, 1 + int(os.environ.get("SWR_CAMPAIGN_SEEDS", "24")))
 
 def _run(seed: int) -> SeedResult:
     logging.disable(logging.CRITICAL)
-    return run_seed(seed)
+    return run_seed(seed, histories=False)
 
 
 def test_the_ci_seeds_cover_the_scenarios_and_the_fault_bands() -> None:

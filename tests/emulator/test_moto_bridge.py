@@ -2177,3 +2177,135 @@ def test_emf_extraction_follows_every_dimension_set_and_skips_one_the_document_l
         ("FailoverDuration", ("App",), 130.0, "Seconds"),
     ]
     assert {d["Timestamp"] for d in data} == {dt.datetime(2023, 11, 14, 22, 13, 20)}
+
+
+# --------------------------------------------------------------------------------------------------
+# 36. A definition's parse tree is built once
+# --------------------------------------------------------------------------------------------------
+
+
+def test_a_definition_is_parsed_once_and_each_execution_gets_fresh_components(hooks: BridgeHooks) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    definition = json.dumps(
+        {
+            "StartAt": "Pass",
+            "States": {"Pass": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd(1, 2)"}, "End": True}},
+        }
+    )
+    first_program, first_tree = AmazonStateLanguageParser.parse(definition)
+    second_program, second_tree = AmazonStateLanguageParser.parse(definition)
+
+    assert second_tree is first_tree
+    assert second_program is not first_program  # no state shared between executions
+    assert ("asl", definition) in moto_bridge._parse_trees
+    with pytest.raises(ASLParserException):  # a broken definition is refused every time
+        AmazonStateLanguageParser.parse('{"StartAt": ')
+    with pytest.raises(ASLParserException):
+        AmazonStateLanguageParser.parse('{"StartAt": ')
+
+
+def test_executions_of_one_definition_run_alike_from_the_cached_tree(hooks: BridgeHooks) -> None:
+    sfn = client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/sfn"
+    definition = {
+        "StartAt": "Add",
+        "States": {"Add": {"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.n, 1)"}, "End": True}},
+    }
+    arn = sfn.create_state_machine(name="parse-once", definition=json.dumps(definition), roleArn=role)[
+        "stateMachineArn"
+    ]
+    outputs = []
+    for n in (1, 41):
+        execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"n": n}))["executionArn"]
+        deadline = time.monotonic() + 10
+        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        outputs.append(json.loads(described["output"]))
+    assert outputs == [{"sum": 2}, {"sum": 42}]
+
+
+# --------------------------------------------------------------------------------------------------
+# 37. The response serializer looks up each member's aliases once
+# --------------------------------------------------------------------------------------------------
+
+
+def _world_of_every_shape() -> str:
+    """A DynamoDB item of every attribute type, a VPC and a subnet; returns the VPC id."""
+    dynamodb, ec2 = client("dynamodb"), client("ec2")
+    dynamodb.create_table(
+        TableName="aliases",
+        KeySchema=[{"AttributeName": "app", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "app", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    item = {
+        "app": {"S": "app_demo"},
+        "n": {"N": "3.5"},
+        "b": {"B": b"\x00\x01"},
+        "flag": {"BOOL": True},
+        "none": {"NULL": True},
+        "tags": {"SS": ["a", "b"]},
+        "history": {"L": [{"M": {"at": {"S": "t"}, "step": {"N": "1"}}}, {"L": []}]},
+    }
+    dynamodb.put_item(TableName="aliases", Item=item)
+    vpc = str(ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"])
+    ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")
+    return vpc
+
+
+def _responses(vpc: str) -> list[Any]:
+    dynamodb, ec2 = client("dynamodb"), client("ec2")
+    return [
+        dynamodb.get_item(TableName="aliases", Key={"app": {"S": "app_demo"}}),
+        dynamodb.describe_table(TableName="aliases")["Table"],
+        ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"],
+        ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"],
+    ]
+
+
+def test_the_serializer_alias_cache_changes_no_response(hooks: BridgeHooks) -> None:
+    from moto.core import serialize
+
+    vpc = _world_of_every_shape()
+    cached = [_strip_request_ids(r) for r in _responses(vpc)]
+    assert moto_bridge._possible_keys  # the patch was used
+
+    patched = (serialize.AttributePicker.__call__, serialize.ResponseSerializer.get_value)
+    own = {
+        name: old
+        for owner, name, old, _ in moto_bridge._require_bridge().patches._undo
+        if owner in (serialize.AttributePicker, serialize.ResponseSerializer) and name in ("__call__", "get_value")
+    }
+    serialize.AttributePicker.__call__ = own["__call__"]  # type: ignore[method-assign]
+    serialize.ResponseSerializer.get_value = own["get_value"]  # type: ignore[method-assign]
+    try:
+        moto_own = [_strip_request_ids(r) for r in _responses(vpc)]
+    finally:
+        serialize.AttributePicker.__call__, serialize.ResponseSerializer.get_value = patched  # type: ignore[method-assign]
+    assert cached == moto_own
+
+
+def _strip_request_ids(response: Any) -> Any:
+    if isinstance(response, dict):
+        return {k: _strip_request_ids(v) for k, v in response.items() if k != "ResponseMetadata"}
+    return response
+
+
+# --------------------------------------------------------------------------------------------------
+# 38. A response class's method names are listed once
+# --------------------------------------------------------------------------------------------------
+
+
+def test_a_response_class_is_listed_once_and_as_moto_lists_it(hooks: BridgeHooks) -> None:
+    import inspect
+
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    listed = responses.method_names_from_class(DynamoHandler)
+    assert listed == [name for name, _ in inspect.getmembers(DynamoHandler, predicate=inspect.isfunction)]
+    listed.append("not_a_method")  # a caller's copy: the next request still sees the class as it is
+    assert "not_a_method" not in responses.method_names_from_class(DynamoHandler)
+    client("dynamodb").list_tables()  # dispatch still finds its action through the listing
