@@ -88,7 +88,7 @@ def burst(count: int, seed: int) -> dict[str, float | int]:
     with Emulator(seed=seed) as emu:
         event = {
             "id": "burst-1",
-            "source": "swr.rms",
+            "source": f"swr.rms.{emu.app}",
             "detail-type": "RMS Fault",
             "detail": {"app": emu.app, "instance_id": emu.primary_instance_id, "user_application": "app_demo"},
         }

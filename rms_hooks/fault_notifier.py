@@ -1,5 +1,5 @@
 """The RMS fault notifier: what RMS runs when a userApplication goes Faulted (its
-FaultScript), and what any other HA manager can call. It publishes the ``swr.rms`` /
+FaultScript), and what any other HA manager can call. It publishes the ``swr.rms.<app>`` /
 ``RMS Fault`` event the stack's rule turns into a failover.
 
 No fault is lost: publishing is retried with exponential backoff and jitter for at most
@@ -52,7 +52,16 @@ from typing import Any
 from rms_hooks.config import ConfigError, HooksConfig, configure_logging, load_hooks_config
 from rms_hooks.spool import Spool, SpoolError
 
-SOURCE = "swr.rms"
+# One source per application: the instance role may publish only its own (an ``events:source``
+# condition), and only that application's rule matches it, so one application's instances
+# cannot fail another over.
+SOURCE_PREFIX = "swr.rms."
+
+
+def source_of(app: str) -> str:
+    return SOURCE_PREFIX + app
+
+
 DETAIL_TYPE = "RMS Fault"
 
 log = logging.getLogger("swr-hooks.notify-fault")
@@ -104,7 +113,7 @@ def fault_entry(
         "fault_id": fault_id or str(uuid.uuid4()),
     }
     return {
-        "Source": SOURCE,
+        "Source": source_of(app),
         "DetailType": DETAIL_TYPE,
         "Detail": json.dumps(detail),
         "Resources": [instance_id],

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handlers.core.errors import MalformedTrigger
 
-RMS_SOURCE = "swr.rms"
+# An application's RMS faults come from source "swr.rms.<app>": its instance role may publish
+# only that source, and only its stack's rule matches it (rms_hooks.fault_notifier.source_of).
+RMS_SOURCE_PREFIX = "swr.rms."
 # Step Functions keeps a state's input and output under 256 KiB (Developer Guide, "Step
 # Functions service quotas"); the trigger rides along in every state, beside the plan and fence.
 MAX_TRIGGER_BYTES = 32 * 1024
@@ -186,8 +188,15 @@ def _event(raw: dict[str, Any]) -> Trigger:
             alarm_state=state,
             summary=f"alarm {alarm.alarmName} is {state}: {alarm.state.get('reason', '')}".rstrip(": "),
         )
-    if envelope.source == RMS_SOURCE and envelope.detail_type == RMS_DETAIL_TYPE:
+    if envelope.source.startswith(RMS_SOURCE_PREFIX) and envelope.detail_type == RMS_DETAIL_TYPE:
         rms = _RmsDetail.model_validate(envelope.detail)
+        if envelope.source != RMS_SOURCE_PREFIX + rms.app:
+            # Only app's own instances may publish its source: a fault naming another application
+            # is forged (or misconfigured) and must not fail that application over.
+            raise MalformedTrigger(
+                f"event {envelope.id} from {envelope.source!r} reports a fault of application {rms.app!r},"
+                f" whose faults come only from {RMS_SOURCE_PREFIX + rms.app!r}: not admitted, nothing changed"
+            )
         return Trigger(
             kind=TriggerKind.RMS_FAULT,
             id=envelope.id,

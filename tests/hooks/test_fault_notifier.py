@@ -39,7 +39,7 @@ def rms_faults(served: Served) -> list[tuple[dict[str, Any], str]]:
     for execution in served.emu.executions():
         arn = execution["executionArn"]
         event = json.loads(sfn.describe_execution(executionArn=arn)["input"])
-        if event.get("source") != "swr.rms":
+        if event.get("source") != "swr.rms.demo":
             continue
         decision = "?"
         for step in sfn.get_execution_history(executionArn=arn, maxResults=20)["events"]:

@@ -156,7 +156,7 @@ def test_when_no_az_is_left_the_failover_ends_failed_and_a_drill_recovers_after_
     # brings it back.
     rms_fault = {
         "id": "late-rms-fault",
-        "source": "swr.rms",
+        "source": "swr.rms.demo",
         "detail-type": "RMS Fault",
         "detail": {"app": "demo", "instance_id": record.current_instance_id, "user_application": "app_demo"},
     }
@@ -194,7 +194,7 @@ def test_when_the_fence_cannot_be_proven_the_replacement_never_gets_a_permit(emu
 def test_the_same_trigger_delivered_three_times_gives_one_replacement(emulator: Emulator):
     event = {
         "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
-        "source": "swr.rms",
+        "source": "swr.rms.demo",
         "detail-type": "RMS Fault",
         "detail": {"app": "demo", "instance_id": emulator.primary_instance_id, "user_application": "app_demo"},
     }

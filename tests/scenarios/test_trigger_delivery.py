@@ -65,7 +65,7 @@ def test_a_trigger_that_cannot_be_delivered_waits_in_the_dead_letter_queue_with_
     assert attributes["TARGET_ARN"] == emulator.state_machine_arn
     assert attributes["ERROR_CODE"] == "AccessDeniedException"
     event = json.loads(letter["Body"])
-    assert (event["source"], event["detail"]["app"]) == ("swr.rms", "demo")
+    assert (event["source"], event["detail"]["app"]) == ("swr.rms.demo", "demo")
     # nothing started, nothing changed: the operator decides (a drill, once the role is fixed)
     assert emulator.executions() == []
     record = emulator.store.require("demo")

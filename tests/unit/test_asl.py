@@ -86,7 +86,7 @@ def test_the_permit_waits_for_the_boot_gate_with_a_timeout_and_heartbeat():
 
 
 def test_the_rms_event_shape_is_the_one_admit_parses():
-    assert fault_notifier.SOURCE == triggers.RMS_SOURCE
+    assert fault_notifier.source_of("demo") == triggers.RMS_SOURCE_PREFIX + "demo"
     assert fault_notifier.DETAIL_TYPE == triggers.RMS_DETAIL_TYPE
 
 

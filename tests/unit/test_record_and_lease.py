@@ -121,7 +121,7 @@ def rms_fault(event_id: str, fault_id: str, occurred_at: str, execution: str = E
     return AdmitInput(
         trigger={
             "id": event_id,
-            "source": "swr.rms",
+            "source": "swr.rms.demo",
             "detail-type": "RMS Fault",
             "detail": {**detail, "occurred_at": occurred_at, "fault_id": fault_id},
         },

@@ -77,7 +77,7 @@ def executions() -> Iterator[dict[str, Recorded]]:
         record = emu.store.require("demo")
         rms_fault = {
             "id": "late-rms-fault",
-            "source": "swr.rms",
+            "source": "swr.rms.demo",
             "detail-type": "RMS Fault",
             "detail": {"app": "demo", "instance_id": record.current_instance_id, "user_application": "app_demo"},
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -112,7 +113,7 @@ def test_listings_read_the_trigger_of_any_input_leniently():
     from swr.trigger_input import app_of, kind_of
 
     resume = {"kind": "resume", "app": "demo", "interrupted": "arn:..."}
-    fault = {"detail-type": "RMS Fault", "source": "swr.rms", "detail": {"app": "demo", "instance_id": "i-1"}}
+    fault = {"detail-type": "RMS Fault", "source": "swr.rms.demo", "detail": {"app": "demo", "instance_id": "i-1"}}
     heartbeat = {
         "detail-type": "CloudWatch Alarm State Change",
         "detail": {"configuration": {"metrics": [{"metricStat": {"metric": {"dimensions": {"App": "demo"}}}}]}},
@@ -121,3 +122,16 @@ def test_listings_read_the_trigger_of_any_input_leniently():
     inputs = (resume, fault, heartbeat, ec2, {})
     assert [kind_of(t) for t in inputs] == ["resume", "rms-fault", "alarm", "ec2-state", "?"]
     assert [app_of(t) for t in inputs] == ["demo", "demo", "demo", None, None]
+
+
+def test_an_rms_fault_is_taken_only_from_its_own_applications_source():
+    detail = {"app": "demo", "instance_id": "i-1", "fault_id": "f-1"}
+    own = {"id": "e-1", "detail-type": "RMS Fault", "source": "swr.rms.demo", "detail": detail}
+    assert parse_trigger(own, "x").app == "demo"
+
+    for source in ("swr.rms.billing", "swr.rms.demo2"):
+        with pytest.raises(MalformedTrigger, match=re.escape("whose faults come only from 'swr.rms.demo'")):
+            parse_trigger({**own, "source": source}, "x")
+    # The shared source of earlier versions is no RMS fault at all (no rule matches it any more).
+    with pytest.raises(MalformedTrigger, match="not a trigger swr handles"):
+        parse_trigger({**own, "source": "swr.rms"}, "x")

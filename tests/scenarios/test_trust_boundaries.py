@@ -1,0 +1,114 @@
+"""Who may start a failover: only the application's own instances raise its RMS faults, once.
+Each hostile trigger below is refused with a reason an operator can read, and nothing changes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from handlers.core.record import AppState
+from rms_hooks import fault_notifier
+from swr.emulator import Emulator
+from tests.scenarios.conftest import finished, start
+from tests.scenarios.test_trigger_delivery import dead_letters
+
+
+def fault_of(emu: Emulator, app: str = "demo", source: str | None = None) -> dict[str, Any]:
+    occurred_at = datetime.fromtimestamp(emu.clock.now(), tz=UTC)
+    entry = fault_notifier.fault_entry(app, emu.primary_instance_id, "app_demo", "Cmdline0 failed", occurred_at)
+    if source is not None:
+        entry["Source"] = source
+    return entry
+
+
+def assert_unchanged(emu: Emulator) -> None:
+    record = emu.store.require("demo")
+    assert record.state is AppState.NORMAL and record.lease is None and record.fences == []
+    assert record.current_instance_id == emu.primary_instance_id and record.generation == 0
+    assert emu.instance(emu.primary_instance_id).workload_up
+
+
+def simulate_put_events(emu: Emulator, source: str, detail_type: str = "RMS Fault") -> str:
+    iam = emu.boto3_client("iam")
+    bus = f"arn:aws:events:{emu.region}:123456789012:event-bus/default"
+    (result,) = iam.simulate_principal_policy(
+        PolicySourceArn=emu.stack.InstanceRoleArn,
+        ActionNames=["events:PutEvents"],
+        ResourceArns=[bus],
+        ContextEntries=[
+            {"ContextKeyName": "events:source", "ContextKeyValues": [source], "ContextKeyType": "string"},
+            {"ContextKeyName": "events:detail-type", "ContextKeyValues": [detail_type], "ContextKeyType": "string"},
+        ],
+    )["EvaluationResults"]
+    return str(result["EvalDecision"])
+
+
+def test_the_instance_role_publishes_only_its_own_applications_faults(emulator: Emulator):
+    assert emulator.stack.RmsEventSource == "swr.rms.demo"
+    assert simulate_put_events(emulator, "swr.rms.demo") == "allowed"
+    # Application A's role (this one) cannot speak for B, nor publish anything else.
+    assert simulate_put_events(emulator, "swr.rms.billing") == "implicitDeny"
+    assert simulate_put_events(emulator, "swr.rms.demo", detail_type="Failover Requested") == "implicitDeny"
+
+
+def test_a_fault_published_under_another_applications_source_starts_nothing(emulator: Emulator):
+    # The billing application's instance role may publish swr.rms.billing; it names demo's instance.
+    forged = fault_of(emulator, app="demo", source="swr.rms.billing")
+    emulator.boto3_client("events").put_events(Entries=[forged])
+    emulator.sleep(300)
+
+    assert emulator.executions() == []  # demo's rule matches only swr.rms.demo
+    assert_unchanged(emulator)
+
+
+def test_a_forged_fault_started_by_hand_is_refused_kept_and_changes_nothing(emulator: Emulator):
+    # Someone allowed to start executions hands the workflow an event whose source names another app.
+    event = {
+        "id": "forged-1",
+        "source": "swr.rms.billing",
+        "detail-type": "RMS Fault",
+        "time": "2026-11-30T00:00:00Z",
+        "detail": {"app": "demo", "instance_id": emulator.primary_instance_id, "fault_id": "f-1"},
+    }
+    described = finished(emulator, start(emulator, event, "forged-1"))
+
+    assert described["status"] == "FAILED" and described["error"] == "MalformedTrigger"
+    assert "whose faults come only from 'swr.rms.demo'" in described["cause"]
+    (letter,) = dead_letters(emulator, wait=60)
+    assert json.loads(letter["Body"])["trigger"]["id"] == "forged-1"
+    assert_unchanged(emulator)
+
+
+def test_a_fault_published_again_after_it_was_decided_changes_nothing(emulator: Emulator):
+    # Raised during maintenance, refused; published again once maintenance is over: still refused.
+    fault = fault_of(emulator)
+    emulator.store.update("demo", lambda r: setattr(r, "maintenance", _maintenance()))
+    emulator.boto3_client("events").put_events(Entries=[fault])
+    assert emulator.wait_until(lambda: _ended(emulator, 1), timeout=600)
+    emulator.store.update("demo", lambda r: setattr(r, "maintenance", None))
+
+    emulator.boto3_client("events").put_events(Entries=[fault])
+    assert emulator.wait_until(lambda: _ended(emulator, 2), timeout=600)
+
+    outputs = [_output(emulator, e["executionArn"]) for e in emulator.executions()]
+    assert [o["decision"] for o in outputs] == ["ignore", "ignore"]
+    assert "maintenance" in outputs[0]["reason"]
+    assert "already decided on" in outputs[1]["reason"] and "replay" in outputs[1]["reason"]
+    assert_unchanged(emulator)
+
+
+def _maintenance() -> Any:
+    from handlers.core.record import Maintenance
+
+    return Maintenance(by="ops", reason="patching", since=datetime(2026, 11, 30, tzinfo=UTC))
+
+
+def _ended(emu: Emulator, count: int) -> bool:
+    executions = emu.executions()
+    return len(executions) == count and all(e["status"] != "RUNNING" for e in executions)
+
+
+def _output(emu: Emulator, arn: str) -> dict[str, Any]:
+    described = emu.boto3_client("stepfunctions").describe_execution(executionArn=arn)
+    return dict(json.loads(described.get("output") or "{}"))
