@@ -199,7 +199,14 @@ def rehearse(client: Client, stack: StackOutputs, app: str, *, force: bool = Fal
     candidates = [facts.assess(candidate) for candidate in facts.candidates]
     first = next((c for c in candidates if c.usable), candidates[0] if candidates else None)
     request = (
-        launching.run_request(record, plan, execution, _as_launch(first), launching.client_token(name, 1, "", ""))
+        launching.run_request(
+            record,
+            plan,
+            execution,
+            _as_launch(first),
+            launching.client_token(name, 1, "", ""),
+            launching.encrypted_mappings(facts.image or {}),
+        )
         if first
         else {}
     )
@@ -796,8 +803,13 @@ def _launch_needs(facts: _Facts, request: dict[str, Any]) -> list[_Need]:
         return []
     request_tag = (f"aws:RequestTag/{APP_TAG}", _tags(request["TagSpecifications"][0]["Tags"]).get(APP_TAG, ""))
     created = tuple(facts.arn("ec2", f"{kind}/*") for kind in ("instance", "volume", "network-interface"))
+    imds = ("ec2:MetadataHttpTokens", str(request.get("MetadataOptions", {}).get("HttpTokens", "optional")))
+    devices = request.get("BlockDeviceMappings") or []
+    encrypted = ("ec2:Encrypted", "true" if devices and all(d["Ebs"].get("Encrypted") for d in devices) else "false")
     needs = [
-        _Need(("ec2:RunInstances",), created, (request_tag,), "new instance, volumes, interfaces"),
+        _Need(("ec2:RunInstances",), created[:1], (request_tag, imds), "new instance (IMDSv2)"),
+        _Need(("ec2:RunInstances",), created[1:2], (request_tag, encrypted), "its volumes, encrypted"),
+        _Need(("ec2:RunInstances",), created[2:], (request_tag,), "its network interfaces"),
         _Need(
             ("ec2:RunInstances",),
             (facts.arn("ec2", f"image/{request['ImageId']}", account=False),),

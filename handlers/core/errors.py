@@ -65,3 +65,7 @@ class BootGateFailed(SwrError):
 
 class ReplacementUnhealthy(SwrError):
     """The replacement's targets did not become healthy within the health timeout."""
+
+
+class LaunchSpecInvalid(SwrError):
+    """The record's launch spec names something swr cannot launch from (an AMI that is gone)."""

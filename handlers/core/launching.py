@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from handlers.core import clock
 from handlers.core.aws import api_call, client, error_code
-from handlers.core.errors import AlternateZonesExhausted, NoCapacity, ReplacementNotRunning
+from handlers.core.errors import AlternateZonesExhausted, LaunchSpecInvalid, NoCapacity, ReplacementNotRunning
 from handlers.core.fence.instances import state_of
 from handlers.core.record import AppRecord
 from handlers.core.steps import FailoverPlan, Replacement
@@ -83,11 +83,12 @@ def launch(record: AppRecord, plan: FailoverPlan, execution: str) -> Replacement
     if already is not None:
         return already
     skipped: list[str] = []
+    block_devices = encrypted_block_devices(record.launch_spec.image_id)
     for candidate in launch_candidates(record, plan):
         az, instance_type = candidate.az, candidate.instance_type
         token = client_token(execution, plan.attempt, az, instance_type)
         try:
-            instance = _run(run_request(record, plan, execution, candidate, token), candidate)
+            instance = _run(run_request(record, plan, execution, candidate, token, block_devices), candidate)
         except ClientError as error:
             if error_code(error) not in CAPACITY_CODES:
                 raise
@@ -158,8 +159,38 @@ def _launched_for(execution: str, attempt: int) -> Replacement | None:
     return None
 
 
+def encrypted_block_devices(image_id: str) -> list[dict[str, Any]]:
+    """The AMI's EBS volumes, each asked for encrypted: the stack lets swr launch only encrypted
+    volumes (``ec2:Encrypted``), whatever the snapshot or the account's default encryption."""
+    with api_call(f"read the block devices of {image_id}"):
+        images = client("ec2").describe_images(ImageIds=[image_id]).get("Images", [])
+    if not images:
+        raise LaunchSpecInvalid(f"AMI {image_id} of the launch spec does not exist or is not visible to swr")
+    return encrypted_mappings(images[0])
+
+
+def encrypted_mappings(image: dict[str, Any]) -> list[dict[str, Any]]:
+    # The AMI's own size is repeated: EC2 takes a mapping that only overrides Encrypted, but the
+    # size (at least the snapshot's) keeps the request valid wherever a size is asked for.
+    mappings = []
+    for mapping in image.get("BlockDeviceMappings", []):
+        ebs = mapping.get("Ebs")
+        if ebs is None or not mapping.get("DeviceName"):
+            continue
+        wanted: dict[str, Any] = {"Encrypted": True}
+        if ebs.get("VolumeSize"):
+            wanted["VolumeSize"] = ebs["VolumeSize"]
+        mappings.append({"DeviceName": mapping["DeviceName"], "Ebs": wanted})
+    return mappings
+
+
 def run_request(
-    record: AppRecord, plan: FailoverPlan, execution: str, candidate: LaunchCandidate, token: str
+    record: AppRecord,
+    plan: FailoverPlan,
+    execution: str,
+    candidate: LaunchCandidate,
+    token: str,
+    block_devices: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The RunInstances request for one candidate (read-only: a rehearsal shows it)."""
     spec = record.launch_spec
@@ -192,6 +223,8 @@ def run_request(
             {"ResourceType": kind, "Tags": tag_list} for kind in ("instance", "volume", "network-interface")
         ],
     }
+    if block_devices:
+        request["BlockDeviceMappings"] = block_devices
     if spec.instance_profile_arn:
         request["IamInstanceProfile"] = {"Arn": spec.instance_profile_arn}
     if spec.key_name:

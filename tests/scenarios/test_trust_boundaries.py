@@ -112,3 +112,39 @@ def _ended(emu: Emulator, count: int) -> bool:
 def _output(emu: Emulator, arn: str) -> dict[str, Any]:
     described = emu.boto3_client("stepfunctions").describe_execution(executionArn=arn)
     return dict(json.loads(described.get("output") or "{}"))
+
+
+# --- launch conditions ----------------------------------------------------------------------
+def simulate_launch(emu: Emulator, resource: str, **context: str) -> str:
+    iam = emu.boto3_client("iam")
+    (role,) = [r["Arn"] for r in iam.list_roles()["Roles"] if "LaunchReplacementRole" in r["RoleName"]]
+    entries = [{"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in context.items()]
+    (result,) = iam.simulate_principal_policy(
+        PolicySourceArn=role,
+        ActionNames=["ec2:RunInstances"],
+        ResourceArns=[f"arn:aws:ec2:{emu.region}:123456789012:{resource}"],
+        ContextEntries=[
+            {"ContextKeyName": "aws:RequestTag/swr:app", "ContextKeyValues": ["demo"], "ContextKeyType": "string"},
+            *entries,
+        ],
+    )["EvaluationResults"]
+    return str(result["EvalDecision"])
+
+
+def test_the_launch_role_launches_only_imdsv2_instances_with_encrypted_volumes(emulator: Emulator):
+    assert simulate_launch(emulator, "instance/*", **{"ec2:MetadataHttpTokens": "required"}) == "allowed"
+    assert simulate_launch(emulator, "instance/*", **{"ec2:MetadataHttpTokens": "optional"}) == "implicitDeny"
+    assert simulate_launch(emulator, "volume/*", **{"ec2:Encrypted": "true"}) == "allowed"
+    assert simulate_launch(emulator, "volume/*", **{"ec2:Encrypted": "false"}) == "implicitDeny"
+
+
+def test_the_replacement_answers_imdsv2_only_and_its_volumes_are_encrypted(emulator: Emulator):
+    emulator.inject("rms-fault")
+    assert emulator.report(emulator.wait_for_failover())["outcome"] == "recovered"
+
+    ec2 = emulator.boto3_client("ec2")
+    new = emulator.store.require("demo").current_instance_id
+    (instance,) = ec2.describe_instances(InstanceIds=[new])["Reservations"][0]["Instances"]
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [new]}])["Volumes"]
+    assert volumes and all(v["Encrypted"] for v in volumes)
