@@ -148,3 +148,13 @@ def test_the_replacement_answers_imdsv2_only_and_its_volumes_are_encrypted(emula
     assert instance["MetadataOptions"]["HttpTokens"] == "required"
     volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [new]}])["Volumes"]
     assert volumes and all(v["Encrypted"] for v in volumes)
+
+
+def test_every_failover_step_keeps_reserved_concurrency(emulator: Emulator):
+    # An incident that throttles Lambda account-wide must not starve the failover. (Configuration
+    # only: moto does not throttle at the reservation; the ASL retries Lambda.TooManyRequests.)
+    lam = emulator.boto3_client("lambda")
+    functions = [f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith("swr-")]
+    assert len(functions) >= 10
+    reserved = {f: lam.get_function_concurrency(FunctionName=f).get("ReservedConcurrentExecutions") for f in functions}
+    assert set(reserved.values()) == {5}, reserved
