@@ -170,8 +170,10 @@ def encrypted_block_devices(image_id: str) -> list[dict[str, Any]]:
 
 
 def encrypted_mappings(image: dict[str, Any]) -> list[dict[str, Any]]:
-    # The AMI's own size is repeated: EC2 takes a mapping that only overrides Encrypted, but the
-    # size (at least the snapshot's) keeps the request valid wherever a size is asked for.
+    # Amazon EBS User Guide (encryption examples): a volume restored from an unencrypted snapshot
+    # is encrypted when the launch's mapping says Encrypted; EbsBlockDevice (EC2 API Reference)
+    # refuses a SnapshotId beside an encryption value, so none is given. The AMI's size is
+    # repeated because moto asks for a size or a snapshot (AWS takes the AMI's either way).
     mappings = []
     for mapping in image.get("BlockDeviceMappings", []):
         ebs = mapping.get("Ebs")

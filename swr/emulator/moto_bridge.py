@@ -89,7 +89,7 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     from a set of strings, whose order changes with the process's hash seed, so a seed would
     not replay alike in another process (AWS documents no order; any is as true).
 36. A state machine definition (and each intrinsic function) is parsed once per process: moto
-    parses the definition again for every execution, about a third of a simulated failover's CPU.
+    parses the definition again for every execution (a third of the CPU of the shortest seeds).
     Each execution still gets fresh components built from the cached tree.
 37. moto's response serializer works out each member's possible attribute names once per class,
     shape and parent, not for every value of every response (a quarter of the CPU of reading a
