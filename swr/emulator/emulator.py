@@ -4,6 +4,7 @@ deployed workflow and the simulation, behind one object."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -69,6 +70,14 @@ class _BuiltWorld:
 # Fast worlds: in virtual time, a world with the same layout is built once per process and
 # restored from its snapshot for every emulator after the first (well under a second).
 _WORLDS: dict[tuple[Any, ...], _BuiltWorld] = {}
+
+
+@functools.cache
+def _driver_client(service: str, region: str) -> Any:
+    """The driver's clients serve every emulator of the process (creating one costs ~20 ms).
+    They keep no state between calls: legacy retries, no quota. The steps' clients, whose
+    standard-mode retry quota does carry over, are made afresh for each emulator."""
+    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
 class Emulator:
@@ -189,7 +198,7 @@ class Emulator:
 
     def boto3_client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+            self._clients[service] = _driver_client(service, self.region)
         return self._clients[service]
 
     @property

@@ -96,6 +96,14 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     record from DynamoDB went to aliases of absent members). The output is the same.
 38. moto lists a response class's methods (``inspect.getmembers``) on every request; here once per
     class and bridge.
+39. KMS key material is made once per key spec and process: moto generates a 2048-bit RSA key for
+    every key, symmetric ones included (about 0.1 s each; the EBS default key of every
+    encrypted launch paid it). swr only asks KMS to encrypt, never to sign, so keys sharing
+    material changes nothing it can see.
+40. In-process requests are not signed: moto checks no signature, and SigV4's canonical request
+    and HMAC chain cost more than moto's handling of a small call. The Authorization header keeps
+    its credential scope (moto reads the access key and region from it); the signature is a fixed
+    word. Clients outside the process (``swr emulator``) sign as always.
 """
 
 from __future__ import annotations
@@ -558,6 +566,8 @@ def _install_patches(p: _Patches) -> None:
     _patch_asl_parse_cache(p)
     _patch_serializer_alias_cache(p)
     _patch_response_method_names(p)
+    _patch_kms_key_material(p)
+    _patch_unsigned_requests(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -3426,3 +3436,50 @@ def _patch_response_method_names(p: _Patches) -> None:
         return list(found)
 
     p.set(responses, "method_names_from_class", method_names_from_class)
+
+
+# --------------------------------------------------------------------------------------------------
+# 39. KMS key material once per key spec
+# --------------------------------------------------------------------------------------------------
+
+_key_material: dict[str, Any] = {}
+
+
+def _patch_kms_key_material(p: _Patches) -> None:
+    from moto.kms import models as kms_models
+
+    generate = _require(kms_models, "generate_private_key")
+
+    def generate_private_key(key_spec: str) -> Any:
+        with _lock:
+            if key_spec not in _key_material:
+                _key_material[key_spec] = generate(key_spec)
+            return _key_material[key_spec]
+
+    p.set(kms_models, "generate_private_key", generate_private_key)
+
+
+# --------------------------------------------------------------------------------------------------
+# 40. In-process requests carry a credential scope, not a signature
+# --------------------------------------------------------------------------------------------------
+
+UNSIGNED = "unsigned-in-emulator"
+
+
+def _patch_unsigned_requests(p: _Patches) -> None:
+    from botocore import auth
+    from moto.core.models import botocore_stubber
+
+    sign = _require(auth.SigV4Auth, "add_auth")
+
+    def add_auth(self: Any, request: Any) -> Any:
+        if not botocore_stubber.enabled or self.credentials is None or isinstance(self, auth.SigV4QueryAuth):
+            return sign(self, request)  # a presigned URL carries its signature in the query
+        request.context["timestamp"] = _utcnow().strftime(auth.SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        request.headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self.scope(request)}, SignedHeaders=host, Signature={UNSIGNED}"
+        )
+        return request
+
+    p.set(auth.SigV4Auth, "add_auth", add_auth)

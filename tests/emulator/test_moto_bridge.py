@@ -2309,3 +2309,45 @@ def test_a_response_class_is_listed_once_and_as_moto_lists_it(hooks: BridgeHooks
     listed.append("not_a_method")  # a caller's copy: the next request still sees the class as it is
     assert "not_a_method" not in responses.method_names_from_class(DynamoHandler)
     client("dynamodb").list_tables()  # dispatch still finds its action through the listing
+
+
+# --------------------------------------------------------------------------------------------------
+# 39. KMS key material once per key spec
+# --------------------------------------------------------------------------------------------------
+
+
+def test_kms_keys_share_their_material_and_still_encrypt_and_decrypt(hooks: BridgeHooks) -> None:
+    from moto.kms import models as kms_models
+
+    kms = client("kms")
+    first = kms.create_key(Description="first")["KeyMetadata"]["KeyId"]
+    second = kms.create_key(Description="second")["KeyMetadata"]["KeyId"]
+    backend = kms_models.kms_backends["123456789012"][REGION]
+    assert backend.keys[first].private_key is backend.keys[second].private_key
+    assert first != second
+    blob = kms.encrypt(KeyId=second, Plaintext=b"orders")["CiphertextBlob"]
+    decrypted = kms.decrypt(CiphertextBlob=blob)
+    assert decrypted["Plaintext"] == b"orders" and decrypted["KeyId"].endswith(second)
+
+
+# --------------------------------------------------------------------------------------------------
+# 40. In-process requests carry a credential scope, not a signature
+# --------------------------------------------------------------------------------------------------
+
+
+def test_an_in_process_request_is_unsigned_and_moto_still_reads_its_scope(hooks: BridgeHooks) -> None:
+    seen: list[str] = []
+    sqs = boto3.client("sqs", region_name="eu-west-1", config=NO_RETRIES)
+    sqs.meta.events.register("before-send.sqs.*", lambda request, **_: seen.append(request.headers["Authorization"]))
+    url = sqs.create_queue(QueueName="scoped")["QueueUrl"]
+    (authorization,) = [h.decode() if isinstance(h, bytes) else h for h in seen]
+    assert f"Signature={moto_bridge.UNSIGNED}" in authorization
+    assert "/eu-west-1/sqs/aws4_request" in authorization
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    assert ":eu-west-1:" in attributes["QueueArn"]
+
+
+def test_a_presigned_url_is_still_signed(hooks: BridgeHooks) -> None:
+    s3 = boto3.client("s3", region_name=REGION, config=Config(signature_version="s3v4"))
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"})
+    assert "X-Amz-Signature=" in url and moto_bridge.UNSIGNED not in url
