@@ -31,7 +31,6 @@ APP_TAG = "swr:app"
 GENERATION_TAG = "swr:generation"
 EFS_MOUNT_HELPER = Path("/sbin/mount.efs")
 PROC_MOUNTS = Path("/proc/mounts")
-NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
 
 
 @dataclass(frozen=True)
@@ -145,17 +144,15 @@ class LinuxHost:
         return read_identity(self.imds)
 
     def mount_command(self, file_system_id: str, mount_point: str, region: str) -> list[str]:
-        if self.efs_helper.exists():
-            return ["mount", "-t", "efs", "-o", "tls,iam", f"{file_system_id}:/", mount_point]
-        return [
-            "mount",
-            "-t",
-            "nfs4",
-            "-o",
-            NFS_OPTIONS,
-            f"{file_system_id}.efs.{region}.amazonaws.com:/",
-            mount_point,
-        ]
+        # Only through efs-utils, with TLS and the instance role (IAM): a plain NFS mount would
+        # carry the data unencrypted and pass no identity, so a file system policy requiring
+        # both (infra/efs-file-system-policy.json) could not admit it, and must not be bypassed.
+        if not self.efs_helper.exists():
+            raise OSError(
+                f"{self.efs_helper} not found: swr mounts EFS only with TLS and IAM through amazon-efs-utils;"
+                " install it on the AMI (the boot gate does not fall back to plain NFS)"
+            )
+        return ["mount", "-t", "efs", "-o", "tls,iam", f"{file_system_id}:/", mount_point]
 
     def mount_efs(self, file_system_id: str, mount_point: str, region: str) -> None:
         existing = mounted_at(mount_point, self.mounts_file)

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from handlers.core import watch
 from handlers.core.aws import error_code
 from handlers.core.errors import RecordConflict
 from handlers.core.fence.instances import FENCED_BY_TAG
@@ -648,9 +649,29 @@ def register(client: Client, stack: StackOutputs, registration: Registration) ->
     except BaseException:  # interrupted: undo, then let the interruption through
         undo.run()
         raise
-    return RegistrationResult(
-        record=stored, actions=actions, created_image_id=created_image, warnings=plan.fence_findings
-    )
+    # After the record, outside the undo: the application is protected by its alarms and RMS
+    # already; a rule that could not be pointed is a warning, and the next failover points it.
+    warnings = list(plan.fence_findings)
+    problems = watch.follow(stored, rules_of(stack), client("events"))
+    warnings += problems
+    if not problems and stack.InstanceWatchRuleName:
+        actions.append(f"pointed rule {stack.InstanceWatchRuleName} at {instance_id}")
+    return RegistrationResult(record=stored, actions=actions, created_image_id=created_image, warnings=warnings)
+
+
+def rules_of(stack: StackOutputs) -> watch.Rules:
+    return watch.Rules(stack.InstanceWatchRuleName, stack.FenceReleaseRuleName)
+
+
+def point_rules(client: Client, stack: StackOutputs) -> list[str]:
+    """After a stack update: point the EC2 state-change rules at the registered application's
+    instances again (an update that changed a rule's definition reset it to match nothing).
+    What was done or could not be, as sentences."""
+    record = RecordStore(stack.RecordTableName, client("dynamodb")).get(stack.AppName)
+    if record is None or not (stack.InstanceWatchRuleName or stack.FenceReleaseRuleName):
+        return []
+    problems = watch.follow(record, rules_of(stack), client("events"))
+    return problems or [f"EC2 state-change rules point at what the record of {record.app} names"]
 
 
 class _Ec2Tags:
@@ -769,6 +790,11 @@ def unregister(client: Client, stack: StackOutputs, app: str, *, force: bool = F
             leftovers.append(f"could not {what}: {error}")
             return []
 
+    if stack.InstanceWatchRuleName or stack.FenceReleaseRuleName:
+        # With no record, every rule matches nothing and is off.
+        gone = record.model_copy(update={"current_instance_id": "", "fences": []})
+        leftovers += watch.follow(gone, rules_of(stack), client("events"))
+        actions.append("turned the EC2 state-change rules off")
     if record.alarm_names:
         deleted = attempt("delete the alarms", lambda: _delete_alarms(client("cloudwatch"), record.alarm_names))
         actions += [f"deleted alarm {name}" for name in deleted]

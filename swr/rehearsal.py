@@ -940,11 +940,12 @@ def _simulate(iam: Any, role: str, need: _Need) -> list[dict[str, Any]]:
         "ActionNames": list(need.actions),
         "ResourceArns": list(need.resources),
     }
-    if need.context:
-        kwargs["ContextEntries"] = [
-            {"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
-            for key, value in need.context
-        ]
+    # AWS puts aws:RequestedRegion in every request's context; the simulator needs it given
+    # (the instance role denies every other region).
+    context = [("aws:RequestedRegion", str(iam.meta.region_name)), *need.context]
+    kwargs["ContextEntries"] = [
+        {"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"} for key, value in context
+    ]
     return list(iam.simulate_principal_policy(**kwargs)["EvaluationResults"])
 
 

@@ -36,6 +36,9 @@ class StackOutputs(BaseModel):
     AlarmNamePrefix: str
     EventBusName: str
     TriggerDeadLetterQueueUrl: str
+    # Stacks deployed before swr pointed its EC2 rules at the record's instances have neither.
+    InstanceWatchRuleName: str = ""
+    FenceReleaseRuleName: str = ""
 
 
 USABLE_STATUSES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}

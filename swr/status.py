@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
+from handlers.core import watch
 from handlers.core.record import AppRecord, FailoverSummary, Fence, Maintenance
 from handlers.core.record_store import RecordStore
 from swr.onboarding import Client
@@ -41,6 +42,7 @@ class AppStatus(BaseModel):
     alarms: dict[str, str] = {}
     fences: list[str] = []  # what each fence still holds against an instance, and until when
     leftovers: list[str] = []  # fenced instances EC2 never powered off: they run until terminated
+    watch_drift: list[str] = []  # EC2 state-change rules that do not match what the record names
 
 
 def discover_stacks(cloudformation: Any) -> list[tuple[str, StackOutputs]]:
@@ -120,7 +122,27 @@ def status_of(client: Client, stack_name: str, stack: StackOutputs) -> AppStatus
         alarms=_alarms(client, record),
         fences=[_fence(f) for f in record.fences],
         leftovers=_leftovers(client, record),
+        watch_drift=_watch_drift(client, record, stack),
     )
+
+
+def _watch_drift(client: Client, record: AppRecord, stack: StackOutputs) -> list[str]:
+    rules = watch.Rules(stack.InstanceWatchRuleName, stack.FenceReleaseRuleName)
+    drift = []
+    for wanted in watch.watches(record, rules):
+        try:
+            rule = client("events").describe_rule(Name=wanted.rule)
+        except ClientError as error:
+            drift.append(f"rule {wanted.rule} cannot be read ({error})")
+            continue
+        matched = watch.watched(rule.get("EventPattern"), rule.get("State"))
+        if sorted(matched) != sorted(wanted.instance_ids):
+            drift.append(
+                f"rule {wanted.rule} matches {', '.join(matched) or 'no instance'}, the record wants"
+                f" {', '.join(wanted.instance_ids) or 'none'}: EC2 state changes go unseen or start needless"
+                f" work; `swr deploy` points it again"
+            )
+    return drift
 
 
 def _fence(fence: Fence) -> str:

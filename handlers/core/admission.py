@@ -8,7 +8,7 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from handlers.core import clock, lease, notifications
+from handlers.core import clock, lease, notifications, watch
 from handlers.core.aws import api_call, client
 from handlers.core.errors import AwsThrottled, AwsUnavailable, RecordConflict
 from handlers.core.fence.instances import FENCED_BY_TAG
@@ -76,6 +76,7 @@ def admit(request: AdmitInput, store: RecordStore) -> Admission:
             continue  # somebody wrote first: decide again on what they wrote
         admission = _proceed(decide, stored, trigger.summary, carried)
         assert admission.plan is not None
+        watch.follow(stored)  # the failover owns the instance now: its terminate starts nothing
         _announce_start(app, request.execution, trigger, admission.plan)
         return admission
     raise RecordConflict(f"record of {app!r} kept changing while admitting {trigger.id}")

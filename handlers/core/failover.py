@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from handlers.core import alarms, clock, failover_metrics, launching, lease, notifications, permits, targets
+from handlers.core import alarms, clock, failover_metrics, launching, lease, notifications, permits, targets, watch
 from handlers.core.errors import AlternateZonesExhausted, LeaseLost, RecordNotFound
 from handlers.core.fence import instances
 from handlers.core.record import AppRecord, AppState, FailoverSummary, Fence
@@ -99,6 +99,7 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
         r.add_history(summary)
 
     stored = lease.update(store, request.app, request.execution, recovered)
+    watch.follow(stored)
     outcome = FailoverOutcome(
         app=request.app,
         execution=request.execution,
@@ -214,7 +215,7 @@ def fail(request: FailInput, store: RecordStore) -> StepError:
                 r.current_since = clock.now()
             r.add_history(summary)
 
-        lease.update(store, request.app, request.execution, failed)
+        watch.follow(lease.update(store, request.app, request.execution, failed))
         actions.append(f"record of {request.app!r} set FAILED and lease released")
     elif not held:
         actions.append("record left untouched: this execution does not hold the lease")

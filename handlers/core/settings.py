@@ -15,6 +15,10 @@ class Settings(BaseModel):
     # The workflow owns retries (backoff with full jitter, visible in the execution
     # history); the SDK's own retries stay few so they do not hide an impaired API.
     sdk_max_attempts: int = Field(default=2, ge=1, le=10)
+    # The EC2 state-change rules swr points at the record's instances (handlers/core/watch.py);
+    # empty where a deployment has none.
+    instance_watch_rule: str = ""
+    fence_release_rule: str = ""
 
 
 ENV = {
@@ -22,6 +26,8 @@ ENV = {
     "event_bus_name": "SWR_EVENT_BUS_NAME",
     "event_source": "SWR_EVENT_SOURCE",
     "sdk_max_attempts": "SWR_SDK_MAX_ATTEMPTS",
+    "instance_watch_rule": "SWR_INSTANCE_WATCH_RULE",
+    "fence_release_rule": "SWR_FENCE_RELEASE_RULE",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from swr.cli.common import (
     EXIT_ENVIRONMENT,
@@ -102,11 +103,30 @@ def _deploy(args: argparse.Namespace) -> int:
             raise CliError(str(error), EXIT_ENVIRONMENT) from None
     if result.outcome == "declined":
         return EXIT_FAILED
+    swr_stack = _swr_outputs(result.outputs)
+    if swr_stack is not None:  # also with no changes: deploying again is how an operator re-points the rules
+        from swr import onboarding
+
+        with aws_errors(aws, f"pointing the rules of stack {args.stack_name}"):
+            for line in onboarding.point_rules(aws.client, swr_stack):
+                say(line)
     if result.outputs:
         say("outputs:")
         width = max(len(key) for key in result.outputs)
         print_lines([f"  {key.ljust(width)}  {value}" for key, value in sorted(result.outputs.items())])
     return EXIT_OK
+
+
+def _swr_outputs(outputs: dict[str, str]) -> Any:
+    """The outputs as an swr stack's, or None for another template's."""
+    from pydantic import ValidationError
+
+    from swr.stack import StackOutputs
+
+    try:
+        return StackOutputs.model_validate(outputs)
+    except ValidationError:
+        return None
 
 
 def _ask(question: str) -> bool:

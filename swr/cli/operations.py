@@ -118,6 +118,7 @@ def _status_lines(statuses: list[Any]) -> list[str]:
                 notes.append(f"{s.app}: alarm {name} is {value}")
         notes += [f"{s.app}: {shorten(fence, 300)}" for fence in s.fences]
         notes += [f"{s.app}: LEFTOVER {shorten(leftover, 400)}" for leftover in s.leftovers]
+        notes += [f"{s.app}: WATCH {shorten(drift, 400)}" for drift in s.watch_drift]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

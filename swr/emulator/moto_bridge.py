@@ -7,7 +7,9 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
 
 1. Lambda runs real code in-process: moto's docker-less Lambda only echoes the payload. The
    function's Environment.Variables are put in ``os.environ`` before its handler runs (one
-   process: swr's functions share one set of variables, so they never disagree).
+   process: swr's functions share one set of variables, so they never disagree). An
+   asynchronous invocation that fails is run twice more, a minute and two minutes later, as on
+   AWS; then it is kept in ``discarded_async_events`` (moto drops a function's DeadLetterConfig).
 2. EventBridge rules start executions / invoke Lambdas / publish to SNS topics: moto raises
    NotImplementedError for ``states``/``lambda``/``sns`` targets and fails the whole ``put_events``,
    ignores DISABLED rules, and reads every InputTemplate as JSON (AWS also takes plain text).
@@ -42,11 +44,12 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
 14. Lambda tasks run inside ``hooks.invoking()``: the simulation's clock can stand still while the
     emulator computes a step (see BridgeHooks.invoking).
 15. CloudFormation creates through the API what moto's CloudFormation skips (alarms, trails, bucket,
-    queue and topic policies) or mishandles (KMS key policies, ingress rules without an id), and puts
-    state machines in the executing backend, with their definition read from S3 and substituted.
-    Each has the physical id it has on AWS (queue and topic policies excepted); a stack update keeps its
-    logical id and name and changes in place what AWS changes in place; deleting it succeeds when
-    moto deleted its bucket, queue or group first (see resources_created_through_api()).
+    queue and topic policies, Lambda permissions) or mishandles (KMS key policies, ingress rules
+    without an id), and puts state machines in the executing backend, with their definition read
+    from S3 and substituted. Each has the physical id it has on AWS (queue and topic policies
+    excepted); a stack update keeps its logical id and name and changes in place what AWS changes
+    in place; deleting it succeeds when moto deleted its bucket, queue or group first (see
+    resources_created_through_api()).
 16. CloudFormation security groups with SecurityGroupEgress rules lose the default allow-all rule,
     as on AWS (an empty list keeps it); the rules keep their Description and may name an IPv6
     range or a prefix list.
@@ -295,6 +298,7 @@ def start(hooks: BridgeHooks, region: str = "ap-northeast-1", seed: int | None =
             stop()
         from moto import mock_aws
 
+        discarded_async_events.clear()
         saved_env = {
             k: os.environ.get(k) for k in [*_FAKE_ENV, "AWS_DEFAULT_REGION", "AWS_REGION", "MOTO_EC2_LOAD_DEFAULT_AMIS"]
         }
@@ -688,11 +692,26 @@ def _run_handler(fn: Any, event: Any) -> tuple[bytes, bool]:
         return _error_payload("Runtime.MarshalError", message, context.aws_request_id, []), True
 
 
+# "If the function returns an error, by default Lambda attempts to run it two more times, with a
+# one-minute wait between the first two attempts, and two minutes between the second and third"
+# (Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous invocation").
+ASYNC_RETRY_WAITS = (60.0, 120.0)
+discarded_async_events: list[tuple[str, Any, str]] = []  # (function, event, last error): see below
+
+
 def _invoke_async(fn: Any, event: Any) -> None:
     def run() -> None:
-        payload, errored = _run_handler(fn, event)
-        if errored:
+        for wait in (*ASYNC_RETRY_WAITS, None):
+            payload, errored = _run_handler(fn, event)
+            if not errored:
+                return
             LOG.info("async invocation of %s failed: %s", fn.function_name, payload[:500])
+            if wait is not None:
+                _sleep(wait)
+        # On AWS the function's dead-letter queue gets the event now; moto drops DeadLetterConfig
+        # from CloudFormation, so the emulator keeps it here, and says so.
+        discarded_async_events.append((fn.function_name, event, payload[:500].decode(errors="replace")))
+        LOG.warning("async invocation of %s failed 3 times: event discarded (no DLQ here)", fn.function_name)
 
     _spawn(run, name=f"swr-lambda-{fn.function_name}")
 
@@ -2199,6 +2218,31 @@ class _QueuePolicyResource(_ApiResource):
         self._clear([q for q in self.physical_resource_id.split(",") if q], region_name)
 
 
+class _LambdaPermissionResource(_ApiResource):
+    # Physical id: "<function>|<statement id>", the type's primary identifier; the statement id is
+    # the logical id here (CloudFormation generates one on AWS).
+    resource_type = "AWS::Lambda::Permission"
+    gone_codes = frozenset({"ResourceNotFoundException"})
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
+        function = str(properties["FunctionName"])
+        request = {
+            "FunctionName": function,
+            "StatementId": name,
+            "Action": str(properties["Action"]),
+            "Principal": str(properties["Principal"]),
+        }
+        request |= {key: str(properties[key]) for key in ("SourceArn", "SourceAccount") if key in properties}
+        _api_client("lambda", region).add_permission(**request)
+        return cls(f"{function}|{name}", region, {}, name, properties)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        function, statement = self.physical_resource_id.split("|", 1)
+        with self.unless_gone(f"function {function}"):
+            _api_client("lambda", region_name).remove_permission(FunctionName=function, StatementId=statement)
+
+
 class _TopicPolicyResource(_ApiResource):
     # Physical id: the ARNs of its topics, comma-separated (what stack_check probes). On AWS it is
     # an id of its own. Deleting it gives the topics back their default policy, as on AWS.
@@ -2325,6 +2369,7 @@ _API_RESOURCES: dict[str, type[_ApiResource]] = {
         _BucketPolicyResource,
         _QueuePolicyResource,
         _TopicPolicyResource,
+        _LambdaPermissionResource,
         _KmsKeyResource,
         _SecurityGroupIngressResource,
     )

@@ -518,9 +518,10 @@ class Simulation:
                 flow.end(now, gone)
         moto_bridge.set_instance_state(sim.instance_id, state)
         self.note(f"{sim.instance_id} ({sim.az}) {previous} -> {state}")
-        self._publish_ec2_state(sim.instance_id, state)
+        self.publish_ec2_state(sim.instance_id, state)
 
-    def _publish_ec2_state(self, instance_id: str, state: str) -> None:
+    def publish_ec2_state(self, instance_id: str, state: str) -> None:
+        """EC2's state-change event for ``instance_id``, as AWS publishes it."""
         detail = {"instance-id": instance_id, "state": state}
         with self.faults.internal(), moto_bridge.as_aws_service():
             self.client("events").put_events(

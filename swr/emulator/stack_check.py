@@ -65,8 +65,15 @@ def _dashboard(client: Callable[[str], Any], name: str) -> bool:
     return bool(json.loads(body).get("widgets"))  # a dashboard CloudWatch could not render is not there
 
 
+def _lambda_permission(client: Callable[[str], Any], physical_id: str) -> bool:
+    function, statement = physical_id.split("|", 1)
+    policy = json.loads(client("lambda").get_policy(FunctionName=function)["Policy"])
+    return any(s.get("Sid") == statement for s in policy.get("Statement", []))
+
+
 PROBES: dict[str, Probe] = {
     "AWS::Lambda::Function": lambda c, pid: bool(c("lambda").get_function(FunctionName=pid)),
+    "AWS::Lambda::Permission": _lambda_permission,
     "AWS::StepFunctions::StateMachine": lambda c, pid: bool(
         c("stepfunctions").describe_state_machine(stateMachineArn=pid)
     ),

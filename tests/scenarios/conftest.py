@@ -88,3 +88,11 @@ def fence_cannot_be_proven(emu: Emulator, fence_timeout_seconds: int = 60) -> No
         emu.faults.add("ec2", action, SERVER_ERROR, where=lambda params: old in (params.get("InstanceIds") or []))
     record = emu.store.require(emu.app)
     emu.store.save(record.model_copy(update={"fence_timeout_seconds": fence_timeout_seconds}))
+
+
+def rule_watches(emu: Emulator, rule: str) -> list[str]:
+    """The instances an EC2 state-change rule matches now (none when it is off)."""
+    from handlers.core import watch
+
+    described = emu.boto3_client("events").describe_rule(Name=rule)
+    return watch.watched(described.get("EventPattern"), described.get("State"))

@@ -52,12 +52,25 @@ def test_the_workflow_calls_the_stack_functions_with_the_stack_settings(emulator
 def test_every_trigger_rule_retries_and_keeps_what_it_cannot_deliver(emulator: Emulator):
     events = emulator.boto3_client("events")
     rules = [r["Name"] for r in events.list_rules(NamePrefix="swr-")["Rules"] if "-notify-" not in r["Name"]]
-    assert sorted(rules) == ["swr-alarm-state-change", "swr-ec2-state-change", "swr-rms-fault"]
+    assert sorted(rules) == ["swr-alarm-state-change", "swr-fence-release", "swr-instance-watch", "swr-rms-fault"]
     for rule in rules:
         (target,) = events.list_targets_by_rule(Rule=rule)["Targets"]
-        assert target["Arn"] == emulator.state_machine_arn
+        # The fence release is housekeeping: it invokes ReleaseFences directly, no execution.
+        wanted = ":function:swr-release-fences" if rule == "swr-fence-release" else emulator.state_machine_arn
+        assert target["Arn"].endswith(wanted)
         assert target["DeadLetterConfig"]["Arn"].endswith(":swr-trigger-dead-letters")
         assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 3600
+
+
+def test_registering_pointed_the_instance_watch_at_the_current_instance_only(emulator: Emulator):
+    events = emulator.boto3_client("events")
+    watch = events.describe_rule(Name="swr-instance-watch")
+    pattern = json.loads(watch["EventPattern"])
+    assert watch["State"] == "ENABLED"
+    assert pattern["detail"]["instance-id"] == [emulator.primary_instance_id]
+    assert pattern["source"] == ["aws.ec2"]
+    release = events.describe_rule(Name="swr-fence-release")
+    assert release["State"] == "DISABLED"  # no fence holds anything yet
 
 
 def test_the_demo_application_was_protected_by_swr_register(emulator: Emulator):

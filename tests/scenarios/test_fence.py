@@ -19,7 +19,7 @@ from handlers.core.record import AppState
 from swr import status
 from swr.emulator import Emulator
 from swr.resume import resume
-from tests.scenarios.conftest import assert_safe, finished, output
+from tests.scenarios.conftest import assert_safe, finished, output, rule_watches
 
 
 @pytest.fixture
@@ -81,10 +81,16 @@ def test_an_instance_stuck_shutting_down_is_cut_off_and_released_once_it_is_term
     (fence,) = emu.store.require(emu.app).fences
     assert fence.instance_id == old.instance_id and len(fence.acl_entries) == 2
     assert sorted(deny_entries(emu, old.address)) == [(1, False), (2, True)]
+    # The release rule waits for the old instance; the watch follows the replacement.
+    assert rule_watches(emu, "swr-fence-release") == [old.instance_id]
+    assert rule_watches(emu, "swr-instance-watch") == [report["new"]["instance_id"]]
 
     eventually(emu, lambda: old.state == "terminated", emu.latency.stuck_termination)
     eventually(emu, lambda: not emu.store.require(emu.app).fences, 60)
     assert deny_entries(emu, old.address) == []
+    assert rule_watches(emu, "swr-fence-release") == []
+    # swr's own terminate started no execution: the release ran without one.
+    assert [e["executionArn"] for e in emu.executions()] == [report["execution_arn"]]
     assert_safe(emu)
 
 

@@ -34,6 +34,9 @@ def stack_outputs(emu: Emulator, protected_group_id: str, app: str = APP) -> Sta
         "InstanceProfileArn": world.instance_profile_arn,
         "MetricNamespace": "swr",
         "AlarmNamePrefix": "swr-",
+        # A stack without the EC2 rules swr points (one deployed before they existed).
+        "InstanceWatchRuleName": "",
+        "FenceReleaseRuleName": "",
     }
     placeholders = {name: f"placeholder-{name}" for name in StackOutputs.model_fields if name not in known}
     return StackOutputs.model_validate(placeholders | known)

@@ -10,7 +10,7 @@ from typing import Any
 from handlers.core.record import AppState
 from rms_hooks import fault_notifier
 from swr.emulator import Emulator
-from tests.scenarios.conftest import finished, start
+from tests.scenarios.conftest import finished, rule_watches, start
 from tests.scenarios.test_trigger_delivery import dead_letters
 
 
@@ -37,6 +37,7 @@ def simulate_put_events(emu: Emulator, source: str, detail_type: str = "RMS Faul
         ActionNames=["events:PutEvents"],
         ResourceArns=[bus],
         ContextEntries=[
+            {"ContextKeyName": "aws:RequestedRegion", "ContextKeyValues": [emu.region], "ContextKeyType": "string"},
             {"ContextKeyName": "events:source", "ContextKeyValues": [source], "ContextKeyType": "string"},
             {"ContextKeyName": "events:detail-type", "ContextKeyValues": [detail_type], "ContextKeyType": "string"},
         ],
@@ -50,6 +51,24 @@ def test_the_instance_role_publishes_only_its_own_applications_faults(emulator: 
     # Application A's role (this one) cannot speak for B, nor publish anything else.
     assert simulate_put_events(emulator, "swr.rms.billing") == "implicitDeny"
     assert simulate_put_events(emulator, "swr.rms.demo", detail_type="Failover Requested") == "implicitDeny"
+
+
+def test_the_instance_role_works_only_in_its_region(emulator: Emulator):
+    iam = emulator.boto3_client("iam")
+
+    def heartbeat(region: str) -> str:
+        (result,) = iam.simulate_principal_policy(
+            PolicySourceArn=emulator.stack.InstanceRoleArn,
+            ActionNames=["cloudwatch:PutMetricData"],
+            ContextEntries=[
+                {"ContextKeyName": "aws:RequestedRegion", "ContextKeyValues": [region], "ContextKeyType": "string"},
+                {"ContextKeyName": "cloudwatch:namespace", "ContextKeyValues": ["swr"], "ContextKeyType": "string"},
+            ],
+        )["EvaluationResults"]
+        return str(result["EvalDecision"])
+
+    assert heartbeat(emulator.region) == "allowed"
+    assert heartbeat("us-east-1") == "explicitDeny"  # its credentials carried off to another region
 
 
 def test_a_fault_published_under_another_applications_source_starts_nothing(emulator: Emulator):
@@ -158,3 +177,45 @@ def test_every_failover_step_keeps_reserved_concurrency(emulator: Emulator):
     assert len(functions) >= 10
     reserved = {f: lam.get_function_concurrency(FunctionName=f).get("ReservedConcurrentExecutions") for f in functions}
     assert set(reserved.values()) == {5}, reserved
+
+
+# --- EC2 state-change triggers ----------------------------------------------------------------
+def test_an_unrelated_instance_that_stops_or_terminates_starts_no_execution(emulator: Emulator):
+    # A developer's test box in the same region, and an Auto Scaling group cycling one.
+    ec2 = emulator.boto3_client("ec2")
+    world = emulator.world
+    assert world is not None
+    (box,) = ec2.run_instances(ImageId=world.image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"]
+    for state in ("stopping", "stopped", "shutting-down", "terminated"):
+        emulator.sim.publish_ec2_state(box["InstanceId"], state)
+    emulator.sleep(300)
+
+    assert emulator.executions() == []
+    assert rule_watches(emulator, "swr-instance-watch") == [emulator.primary_instance_id]
+    assert_unchanged(emulator)
+
+
+def test_the_step_roles_may_point_only_swrs_two_rules_at_ec2_state_changes(emulator: Emulator):
+    iam = emulator.boto3_client("iam")
+    (role,) = [r["Arn"] for r in iam.list_roles()["Roles"] if "FinaliseFailoverRole" in r["RoleName"]]
+
+    def put_rule(rule: str, source: str) -> str:
+        (result,) = iam.simulate_principal_policy(
+            PolicySourceArn=role,
+            ActionNames=["events:PutRule"],
+            ResourceArns=[f"arn:aws:events:{emulator.region}:123456789012:rule/{rule}"],
+            ContextEntries=[
+                {"ContextKeyName": "events:source", "ContextKeyValues": [source], "ContextKeyType": "string"},
+                {
+                    "ContextKeyName": "events:detail-type",
+                    "ContextKeyValues": ["EC2 Instance State-change Notification"],
+                    "ContextKeyType": "string",
+                },
+            ],
+        )["EvaluationResults"]
+        return str(result["EvalDecision"])
+
+    assert put_rule("swr-instance-watch", "aws.ec2") == "allowed"
+    assert put_rule("swr-fence-release", "aws.ec2") == "allowed"
+    assert put_rule("swr-rms-fault", "aws.ec2") == "implicitDeny"  # not a rule it points
+    assert put_rule("swr-instance-watch", "swr.rms.demo") == "implicitDeny"  # nor at other events

@@ -624,26 +624,16 @@ def linux(tmp_path: Path) -> tuple[LinuxHost, FakeRunner, Path]:
     return host, runner, tmp_path / "mnt" / "swr"
 
 
-def test_linux_host_mounts_over_nfs4_without_the_efs_helper_and_only_once(
+def test_linux_host_without_efs_utils_refuses_to_mount_rather_than_fall_back_to_plain_nfs(
     linux: tuple[LinuxHost, FakeRunner, Path],
 ) -> None:
     host, runner, mount_point = linux
 
-    host.mount_efs(FS, str(mount_point), REGION)
-    host.mount_efs(FS, str(mount_point), REGION)  # a restarted unit finds it mounted
+    with pytest.raises(OSError, match="only with TLS and IAM through amazon-efs-utils"):
+        host.mount_efs(FS, str(mount_point), REGION)
 
-    assert runner.commands == [
-        [
-            "mount",
-            "-t",
-            "nfs4",
-            "-o",
-            "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport",
-            f"{FS}.efs.{REGION}.amazonaws.com:/",
-            str(mount_point),
-        ]
-    ]
-    assert mounted_at(str(mount_point), host.mounts_file) == (f"{FS}.efs.{REGION}.amazonaws.com:/", "nfs4")
+    assert runner.commands == []
+    assert mounted_at(str(mount_point), host.mounts_file) is None
 
 
 def test_linux_host_uses_the_efs_mount_helper_with_tls_and_iam(
@@ -654,12 +644,17 @@ def test_linux_host_uses_the_efs_mount_helper_with_tls_and_iam(
     host.efs_helper.touch()
 
     host.mount_efs(FS, str(mount_point), REGION)
+    host.mount_efs(FS, str(mount_point), REGION)  # a restarted unit finds it mounted
 
     assert runner.commands == [["mount", "-t", "efs", "-o", "tls,iam", f"{FS}:/", str(mount_point)]]
 
 
-def test_linux_host_reports_a_failed_mount_and_refuses_a_foreign_one(linux: tuple[LinuxHost, FakeRunner, Path]) -> None:
+def test_linux_host_reports_a_failed_mount_and_refuses_a_foreign_one(
+    linux: tuple[LinuxHost, FakeRunner, Path], tmp_path: Path
+) -> None:
     host, runner, mount_point = linux
+    host.efs_helper = tmp_path / "mount.efs"
+    host.efs_helper.touch()
     runner.returncode = 32
     with pytest.raises(OSError, match="exit 32"):
         host.mount_efs(FS, str(mount_point), REGION)

@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from handlers.core import watch
 from handlers.core.errors import AwsThrottled, AwsUnavailable
 from handlers.core.fence import instances, mount_targets, network_acls
 from handlers.core.record import AclEntry, AppRecord, Fence, RemovedMountTarget
@@ -50,7 +51,7 @@ def release(request: ReleaseInput, store: RecordStore) -> ReleaseReport:
                 kept.append(left)
         r.fences = kept
 
-    store.update(request.app, apply)
+    watch.follow(store.update(request.app, apply))
     return report
 
 
