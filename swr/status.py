@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from handlers.core import watch
 from handlers.core.record import AppRecord, FailoverSummary, Fence, Maintenance
 from handlers.core.record_store import RecordStore
-from swr.onboarding import Client
+from swr.onboarding import Client, rules_of
 from swr.stack import USABLE_STATUSES, StackOutputs
 
 
@@ -127,9 +127,8 @@ def status_of(client: Client, stack_name: str, stack: StackOutputs) -> AppStatus
 
 
 def _watch_drift(client: Client, record: AppRecord, stack: StackOutputs) -> list[str]:
-    rules = watch.Rules(stack.InstanceWatchRuleName, stack.FenceReleaseRuleName)
     drift = []
-    for wanted in watch.watches(record, rules):
+    for wanted in watch.watches(record, rules_of(stack)):
         try:
             rule = client("events").describe_rule(Name=wanted.rule)
         except ClientError as error:

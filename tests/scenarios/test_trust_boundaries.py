@@ -219,3 +219,22 @@ def test_the_step_roles_may_point_only_swrs_two_rules_at_ec2_state_changes(emula
     assert put_rule("swr-fence-release", "aws.ec2") == "allowed"
     assert put_rule("swr-rms-fault", "aws.ec2") == "implicitDeny"  # not a rule it points
     assert put_rule("swr-instance-watch", "swr.rms.demo") == "implicitDeny"  # nor at other events
+
+
+def test_status_shows_a_watch_that_does_not_follow_the_record_and_deploy_points_it_again(emulator: Emulator):
+    from swr import onboarding
+    from swr.status import status_of
+
+    # Someone (or a stack update that changed the rule's definition) pointed it elsewhere.
+    pattern = {"source": ["aws.ec2"], "detail": {"instance-id": ["i-0123456789abcdef0"]}}
+    emulator.boto3_client("events").put_rule(
+        Name="swr-instance-watch", EventPattern=json.dumps(pattern), State="ENABLED"
+    )
+    (drift,) = status_of(emulator.boto3_client, "swr", emulator.stack).watch_drift
+    assert "matches i-0123456789abcdef0" in drift and f"wants {emulator.primary_instance_id}" in drift
+
+    assert onboarding.point_rules(emulator.boto3_client, emulator.stack) == [
+        "EC2 state-change rules point at what the record of demo names"
+    ]
+    assert status_of(emulator.boto3_client, "swr", emulator.stack).watch_drift == []
+    assert rule_watches(emulator, "swr-instance-watch") == [emulator.primary_instance_id]
