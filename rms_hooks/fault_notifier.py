@@ -102,9 +102,11 @@ def fault_entry(
     occurred_at: datetime | None = None,
     event_bus_name: str = "default",
     fault_id: str | None = None,
+    generation: int | None = None,
 ) -> dict[str, Any]:
-    """A PutEvents entry for one fault."""
-    detail = {
+    """A PutEvents entry for one fault; ``generation`` is the swr:generation the instance runs
+    (Admit refuses a fault of an earlier generation), None when it could not be read."""
+    detail: dict[str, Any] = {
         "app": app,
         "instance_id": instance_id,
         "user_application": user_application,
@@ -112,6 +114,8 @@ def fault_entry(
         "occurred_at": (occurred_at or datetime.now(tz=UTC)).isoformat(),
         "fault_id": fault_id or str(uuid.uuid4()),
     }
+    if generation is not None:
+        detail["generation"] = generation
     return {
         "Source": source_of(app),
         "DetailType": DETAIL_TYPE,
@@ -346,6 +350,22 @@ def _identity(config: HooksConfig, need_instance: bool) -> tuple[str, str]:
     return region, instance_id
 
 
+def _generation(config: HooksConfig) -> int | None:
+    """The swr:generation tag of this instance (instance metadata tags), or None: a fault goes out
+    without it rather than not at all. Not asked when the configuration names the instance
+    (not on EC2)."""
+    if config.instance_id:
+        return None
+    from rms_hooks.host import GENERATION_TAG
+    from rms_hooks.imds import ImdsClient, ImdsError
+
+    try:
+        return int(ImdsClient().get(f"meta-data/tags/instance/{GENERATION_TAG}"))
+    except (ImdsError, ValueError) as error:
+        log.warning("swr-notify-fault: no-generation reason=%s", json.dumps(str(error)))
+        return None
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     try:
@@ -374,7 +394,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return Outcome.SPOOLED if flushed.remaining else Outcome.PUBLISHED
         user_application, reason, occurred_at = fields
         entry = fault_entry(
-            config.app, instance_id, user_application, reason, occurred_at, event_bus_name=config.event_bus_name
+            config.app,
+            instance_id,
+            user_application,
+            reason,
+            occurred_at,
+            event_bus_name=config.event_bus_name,
+            generation=_generation(config),
         )
         return notifier.notify(entry)
     except SpoolError as error:

@@ -180,6 +180,11 @@ def refusal_of(
         return Decision.IGNORE, (
             f"RMS fault {trigger.fault_id} was already decided on: published again (a replay), it changes nothing"
         )
+    if trigger.generation is not None and trigger.generation < record.generation:
+        return Decision.IGNORE, (
+            f"RMS fault raised by generation {trigger.generation}, but {record.app!r} runs generation"
+            f" {record.generation}: it belongs to an earlier run (replayed or delayed)"
+        )
     if (
         trigger.kind is TriggerKind.RMS_FAULT
         and trigger.observed_at is not None

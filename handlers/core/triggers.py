@@ -55,6 +55,7 @@ class Trigger(BaseModel):
     # A resume: the operator has confirmed by other means that the old instance is down.
     fence_confirmation: str | None = None
     fault_id: str | None = None  # an RMS fault: the notifier's id, the same however often it is sent
+    generation: int | None = None  # an RMS fault: the generation its instance ran, when it said
 
     @property
     def is_fault(self) -> bool:
@@ -92,6 +93,7 @@ class _RmsDetail(BaseModel):
     reason: str = ""
     occurred_at: datetime | None = None
     fault_id: str | None = Field(default=None, max_length=128)
+    generation: int | None = Field(default=None, ge=0)  # the swr:generation the instance ran
 
 
 class _Ec2Detail(BaseModel):
@@ -204,6 +206,7 @@ def _event(raw: dict[str, Any]) -> Trigger:
             instance_id=rms.instance_id,
             observed_at=rms.occurred_at or envelope.time,
             fault_id=rms.fault_id,
+            generation=rms.generation,
             summary=f"RMS reports {rms.user_application or rms.app} Faulted: {rms.reason}".rstrip(": "),
         )
     if envelope.detail_type == EC2_DETAIL_TYPE:

@@ -249,6 +249,7 @@ class Emulator:
             "userApplication app_demo Faulted: resource Cmdline0 failed",
             occurred_at=datetime.fromtimestamp(self.clock.now(), tz=UTC),
             fault_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)),  # seeded: replayable
+            generation=primary.generation,  # what IMDS gives the notifier: the instance's swr:generation tag
         )
         fault_notifier.publish(self.boto3_client("events"), entry)
 

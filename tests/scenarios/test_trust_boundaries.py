@@ -14,9 +14,13 @@ from tests.scenarios.conftest import finished, rule_watches, start
 from tests.scenarios.test_trigger_delivery import dead_letters
 
 
-def fault_of(emu: Emulator, app: str = "demo", source: str | None = None) -> dict[str, Any]:
+def fault_of(
+    emu: Emulator, app: str = "demo", source: str | None = None, generation: int | None = None
+) -> dict[str, Any]:
     occurred_at = datetime.fromtimestamp(emu.clock.now(), tz=UTC)
-    entry = fault_notifier.fault_entry(app, emu.primary_instance_id, "app_demo", "Cmdline0 failed", occurred_at)
+    entry = fault_notifier.fault_entry(
+        app, emu.primary_instance_id, "app_demo", "Cmdline0 failed", occurred_at, generation=generation
+    )
     if source is not None:
         entry["Source"] = source
     return entry
@@ -115,6 +119,29 @@ def test_a_fault_published_again_after_it_was_decided_changes_nothing(emulator: 
     assert "maintenance" in outputs[0]["reason"]
     assert "already decided on" in outputs[1]["reason"] and "replay" in outputs[1]["reason"]
     assert_unchanged(emulator)
+
+
+def test_a_fault_raised_by_an_earlier_generation_is_refused_with_its_reason(emulator: Emulator):
+    # The application has moved on since this fault was raised (here: the record says generation 2).
+    emulator.store.update("demo", lambda r: setattr(r, "generation", 2))
+    emulator.boto3_client("events").put_events(Entries=[fault_of(emulator, generation=1)])
+    assert emulator.wait_until(lambda: _ended(emulator, 1), timeout=600)
+
+    (execution,) = emulator.executions()
+    refused = _output(emulator, execution["executionArn"])
+    assert refused["decision"] == "ignore"
+    assert "raised by generation 1, but 'demo' runs generation 2" in refused["reason"]
+    record = emulator.store.require("demo")
+    assert record.state is AppState.NORMAL and record.lease is None and record.generation == 2
+    assert emulator.instance(emulator.primary_instance_id).workload_up
+
+
+def test_a_fault_of_the_generation_the_application_runs_is_admitted(emulator: Emulator):
+    emulator.boto3_client("events").put_events(Entries=[fault_of(emulator, generation=0)])
+    assert emulator.wait_until(lambda: bool(emulator.executions()), timeout=60)
+    (execution,) = emulator.executions()
+    assert emulator.wait_until(lambda: emulator.store.require("demo").lease is not None, timeout=60)
+    assert emulator.store.require("demo").lease.holder == execution["executionArn"]  # type: ignore[union-attr]
 
 
 def _maintenance() -> Any:

@@ -56,6 +56,16 @@ def test_the_rms_fault_event_rms_hooks_publishes_is_understood():
     assert trigger.kind is TriggerKind.RMS_FAULT
     assert (trigger.app, trigger.instance_id) == ("demo", "i-0abc")
     assert "app_demo" in trigger.summary
+    assert trigger.generation is None  # a notifier that could not read its generation still reports
+
+
+def test_an_rms_fault_carries_the_generation_its_instance_runs():
+    entry = fault_entry("demo", "i-0abc", "app_demo", "Cmdline0 failed", generation=3)
+    event = {"id": "e", "source": entry["Source"], "detail-type": entry["DetailType"]}
+    trigger = parse_trigger(event | {"detail": json.loads(entry["Detail"])}, "exec-1")
+    assert trigger.generation == 3
+    with pytest.raises(MalformedTrigger):
+        parse_trigger(event | {"detail": json.loads(entry["Detail"]) | {"generation": -1}}, "exec-1")
 
 
 def test_an_ec2_stop_is_a_fault_and_a_start_is_not():
