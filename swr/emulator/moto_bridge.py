@@ -118,6 +118,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import sys
 import threading
@@ -2139,10 +2140,18 @@ class _TrailResource(_ApiResource):
         else:
             client.stop_logging(Name=name)
 
+    @staticmethod
+    def _select_events(client: Any, name: str, properties: dict[str, Any]) -> None:
+        if properties.get("AdvancedEventSelectors"):
+            client.put_event_selectors(TrailName=name, AdvancedEventSelectors=properties["AdvancedEventSelectors"])
+        elif properties.get("EventSelectors"):
+            client.put_event_selectors(TrailName=name, EventSelectors=properties["EventSelectors"])
+
     @classmethod
     def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> _ApiResource:
         client = _api_client("cloudtrail", region)
         arn = client.create_trail(**cls._request(name, properties))["TrailARN"]
+        cls._select_events(client, name, properties)
         if str(properties.get("IsLogging", "false")).lower() == "true":
             client.start_logging(Name=name)
         return cls(name, region, {"Arn": arn}, name, properties)
@@ -2155,6 +2164,7 @@ class _TrailResource(_ApiResource):
             return super().update(original, name, properties, account_id, region)
         client = _api_client("cloudtrail", region)
         client.update_trail(**cls._request(name, properties))
+        cls._select_events(client, name, properties)
         cls._set_logging(client, name, properties)
         return cls(name, region, original.attributes, name, properties)
 
@@ -2631,32 +2641,85 @@ def _patch_cloudformation_role_policies(p: _Patches) -> None:
 # effect; conditions are evaluated here, because moto's (written for trust policies) treats a
 # missing context key as satisfied and an unmet condition on an Allow as a Deny. A key missing
 # from ContextEntries makes its condition false (true for the negated operators) and is listed in
-# MissingContextValues. Not modelled: permissions boundaries, SCPs, resource policies.
+# MissingContextValues. Null, IfExists, ForAllValues/ForAnyValue and policy variables in
+# condition values are modelled. Not modelled: permissions boundaries, SCPs, resource policies,
+# NotResource, and the numeric, date and IP address operators (a condition using one fails
+# closed).
 
 _DECISION_ORDER = ("allowed", "implicitDeny", "explicitDeny")  # least to most restrictive
 
 
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _substitute(value: str, context: dict[str, list[str]]) -> str | None:
+    """``value`` with its policy variables (``${aws:SourceVpc}``) replaced from the context; None
+    when one names a key the request lacks (or holds several values): the condition then
+    matches nothing (IAM User Guide, "IAM policy elements: Variables and tags")."""
+
+    def one(match: re.Match[str]) -> str:
+        found = context.get(match.group(1).lower())
+        if found is None or len(found) != 1:
+            raise KeyError(match.group(1))
+        return found[0]
+
+    try:
+        return _VARIABLE.sub(one, value)
+    except KeyError:
+        return None
+
+
+def _matches(plain: str, value: str, expected: list[str]) -> bool | None:
+    if plain in ("StringEquals", "ArnEquals"):
+        return value in expected
+    if plain == "StringEqualsIgnoreCase":
+        return value.lower() in [e.lower() for e in expected]
+    if plain in ("StringLike", "ArnLike"):
+        from fnmatch import fnmatchcase
+
+        return any(fnmatchcase(value, e) for e in expected)
+    if plain == "Bool":
+        return value.lower() in [e.lower() for e in expected]
+    return None  # an operator not modelled here
+
+
 def _condition_holds(operator: str, wanted: Any, given: list[str] | None) -> bool:
+    """One operator on one key, with AWS's semantics for a missing key, IfExists, the negated
+    operators, Null and the ForAllValues/ForAnyValue set operators (IAM User Guide, "Condition
+    operators" and "Multivalued context keys"). ``wanted`` has its variables substituted (a
+    None in it could not be)."""
+    qualifier, _, operator = operator.rpartition(":")
+    if operator == "Null":
+        flag = wanted[0] if isinstance(wanted, list) and wanted else wanted
+        return (given is None) == (str(flag).lower() == "true")
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
     negated = "Not" in base
+    plain = base.replace("Not", "")
+    expected = [v for v in (wanted if isinstance(wanted, list) else [wanted])]
+    if any(v is None for v in expected):
+        return False
+    expected = [str(v) for v in expected]
+    if qualifier == "ForAllValues":
+        if not given:  # true with no values in the request, as AWS documents
+            return True
+        results = [_matches(plain, g, expected) for g in given]
+        if any(r is None for r in results):
+            return False
+        return all(r != negated for r in results)
+    if qualifier == "ForAnyValue":
+        if not given:
+            return False
+        results = [_matches(plain, g, expected) for g in given]
+        if any(r is None for r in results):
+            return False
+        return any(r != negated for r in results)
     if given is None:
         return if_exists or negated
-    expected = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
-    plain = base.replace("Not", "")
-    if plain in ("StringEquals", "ArnEquals"):
-        matched = any(g == e for g in given for e in expected)
-    elif plain == "StringEqualsIgnoreCase":
-        matched = any(g.lower() == e.lower() for g in given for e in expected)
-    elif plain in ("StringLike", "ArnLike"):
-        from fnmatch import fnmatchcase
-
-        matched = any(fnmatchcase(g, e) for g in given for e in expected)
-    elif plain == "Bool":
-        matched = any(g.lower() == e.lower() for g in given for e in expected)
-    else:
+    results = [_matches(plain, g, expected) for g in given]
+    if any(r is None for r in results):
         return False  # an operator not modelled here fails closed
-    return matched != negated
+    return any(results) != negated
 
 
 def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]], missing: set[str]) -> bool:
@@ -2666,7 +2729,9 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]], 
             given = context.get(key.lower())
             if given is None:
                 missing.add(key)
-            holds = holds and _condition_holds(operator, wanted, given)
+            values = wanted if isinstance(wanted, list) else [wanted]
+            substituted = [_substitute(str(v), context) if isinstance(v, str) else v for v in values]
+            holds = holds and _condition_holds(operator, substituted, given)
     return holds
 
 

@@ -191,3 +191,80 @@ def test_action_names_match_whatever_their_case(iam: Any):
 def test_an_unknown_role_is_no_such_entity(iam: Any):
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         simulate(iam, f"arn:aws:iam::{ACCOUNT}:role/nobody", ["ec2:DescribeInstances"], ["*"])
+
+
+# --- 23: set operators, Null and policy variables ----------------------------------------------
+def role_with(iam: Any, name: str, *statements: dict[str, Any]) -> str:
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+    document = {"Version": "2012-10-17", "Statement": list(statements)}
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(document))
+    return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+
+
+def decide(iam: Any, role: str, action: str, resource: str, context: dict[str, list[str]]) -> str:
+    entries = [{"ContextKeyName": k, "ContextKeyValues": v, "ContextKeyType": "stringList"} for k, v in context.items()]
+    kwargs: dict[str, Any] = {"PolicySourceArn": role, "ActionNames": [action], "ResourceArns": [resource]}
+    if entries:
+        kwargs["ContextEntries"] = entries
+    return str(iam.simulate_principal_policy(**kwargs)["EvaluationResults"][0]["EvalDecision"])
+
+
+def test_for_all_values_holds_when_every_requested_value_is_listed_and_with_none(iam: Any):
+    # The instance role's own record read: dynamodb:LeadingKeys must all be its application.
+    role = role_with(
+        iam,
+        "reader",
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:GetItem",
+            "Resource": TABLE_ARN,
+            "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["demo"]}},
+        },
+    )
+    assert decide(iam, role, "dynamodb:GetItem", TABLE_ARN, {"dynamodb:LeadingKeys": ["demo"]}) == "allowed"
+    assert decide(iam, role, "dynamodb:GetItem", TABLE_ARN, {"dynamodb:LeadingKeys": ["demo", "b"]}) == "implicitDeny"
+    # "ForAllValues ... returns true if there are no context keys in the request" (IAM User Guide).
+    assert decide(iam, role, "dynamodb:GetItem", TABLE_ARN, {}) == "allowed"
+
+
+def test_for_any_value_needs_one_listed_value_and_fails_without_the_key(iam: Any):
+    role = role_with(
+        iam,
+        "tagger",
+        {
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": "*",
+            "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": ["swr:*"]}},
+        },
+    )
+    assert decide(iam, role, "ec2:CreateTags", "*", {"aws:TagKeys": ["Name", "swr:app"]}) == "allowed"
+    assert decide(iam, role, "ec2:CreateTags", "*", {"aws:TagKeys": ["Name"]}) == "implicitDeny"
+    assert decide(iam, role, "ec2:CreateTags", "*", {}) == "implicitDeny"
+
+
+def test_null_and_policy_variables_bind_credentials_to_where_they_were_issued(iam: Any):
+    allow = {"Effect": "Allow", "Action": "events:PutEvents", "Resource": "*"}
+    deny_elsewhere = {
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {
+            "StringNotEquals": {"aws:EC2InstanceSourceVPC": "${aws:SourceVpc}"},
+            "Null": {"ec2:SourceInstanceARN": "false"},
+        },
+    }
+    deny_outside_endpoints = {
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {"Null": {"aws:SourceVpc": "true", "ec2:SourceInstanceARN": "false"}},
+    }
+    role = role_with(iam, "instance", allow, deny_elsewhere, deny_outside_endpoints)
+    issued = {"ec2:SourceInstanceARN": ["arn:aws:ec2:r:a:instance/i-1"], "aws:EC2InstanceSourceVPC": ["vpc-a"]}
+
+    assert decide(iam, role, "events:PutEvents", "*", issued | {"aws:SourceVpc": ["vpc-a"]}) == "allowed"
+    assert decide(iam, role, "events:PutEvents", "*", issued | {"aws:SourceVpc": ["vpc-b"]}) == "explicitDeny"
+    assert decide(iam, role, "events:PutEvents", "*", issued) == "explicitDeny"  # not through an endpoint
+    # Credentials that are not an instance's: neither deny applies.
+    assert decide(iam, role, "events:PutEvents", "*", {"aws:SourceVpc": ["vpc-b"]}) == "allowed"

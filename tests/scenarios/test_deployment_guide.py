@@ -161,3 +161,17 @@ def test_a_replacement_carries_the_tags_the_stack_scopes_its_permissions_by(emul
         }
         assert (tags.get("swr:app"), tags.get("swr:generation")) == ("demo", "1"), resource
     assert_safe(emulator)
+
+
+def test_the_audit_trail_logs_every_write_to_the_application_record(emulator: Emulator):
+    cloudtrail = emulator.boto3_client("cloudtrail")
+    selectors = cloudtrail.get_event_selectors(TrailName="swr-audit")["AdvancedEventSelectors"]
+    table_arn = emulator.boto3_client("dynamodb").describe_table(TableName=emulator.table_name)["Table"]["TableArn"]
+    by_name = {s["Name"]: {f["Field"]: f["Equals"] for f in s["FieldSelectors"]} for s in selectors}
+    assert by_name["Management events"] == {"eventCategory": ["Management"]}
+    assert by_name["Writes to the application record"] == {
+        "eventCategory": ["Data"],
+        "resources.type": ["AWS::DynamoDB::Table"],
+        "resources.ARN": [table_arn],
+        "readOnly": ["false"],
+    }

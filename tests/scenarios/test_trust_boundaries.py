@@ -265,3 +265,76 @@ def test_status_shows_a_watch_that_does_not_follow_the_record_and_deploy_points_
     ]
     assert status_of(emulator.boto3_client, "swr", emulator.stack).watch_drift == []
     assert rule_watches(emulator, "swr-instance-watch") == [emulator.primary_instance_id]
+
+
+# --- the instance role, bound to its instance -----------------------------------------------
+def read_record(emu: Emulator, app: str = "demo", **context: str) -> str:
+    """May the instance role read ``app``'s record, with these request context keys?"""
+    iam = emu.boto3_client("iam")
+    entries = {"aws:RequestedRegion": emu.region, "dynamodb:LeadingKeys": app, **context}
+    (result,) = iam.simulate_principal_policy(
+        PolicySourceArn=emu.stack.InstanceRoleArn,
+        ActionNames=["dynamodb:GetItem"],
+        ResourceArns=[f"arn:aws:dynamodb:{emu.region}:123456789012:table/{emu.table_name}"],
+        ContextEntries=[
+            {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in entries.items()
+        ],
+    )["EvaluationResults"]
+    return str(result["EvalDecision"])
+
+
+def on_the_instance(emu: Emulator, vpc: str, address: str) -> dict[str, str]:
+    """The context of a call made with the primary's role credentials from ``vpc``/``address``
+    (through a VPC endpoint; its credentials say where they were issued)."""
+    world = emu.world
+    assert world is not None
+    return {
+        "ec2:SourceInstanceARN": f"arn:aws:ec2:{emu.region}:123456789012:instance/{emu.primary_instance_id}",
+        "aws:EC2InstanceSourceVPC": world.vpc_id,
+        "aws:EC2InstanceSourcePrivateIPv4": "10.20.0.4",
+        "aws:SourceVpc": vpc,
+        "aws:VpcSourceIp": address,
+    }
+
+
+def test_the_instance_role_reads_its_record_only_from_the_instance_it_was_issued_to(emulator: Emulator):
+    world = emulator.world
+    assert world is not None
+    assert read_record(emulator, **on_the_instance(emulator, world.vpc_id, "10.20.0.4")) == "allowed"
+    assert read_record(emulator, "billing", **on_the_instance(emulator, world.vpc_id, "10.20.0.4")) == "implicitDeny"
+    # The same credentials, carried off: another VPC's endpoint, another address, the internet.
+    assert read_record(emulator, **on_the_instance(emulator, "vpc-0elsewhere", "10.20.0.4")) == "explicitDeny"
+    assert read_record(emulator, **on_the_instance(emulator, world.vpc_id, "10.20.0.99")) == "explicitDeny"
+    from_outside = on_the_instance(emulator, world.vpc_id, "10.20.0.4")
+    del from_outside["aws:SourceVpc"], from_outside["aws:VpcSourceIp"]
+    assert read_record(emulator, **from_outside) == "explicitDeny"
+
+
+def test_finalise_may_retarget_alarms_but_not_give_them_an_ec2_action(emulator: Emulator):
+    iam = emulator.boto3_client("iam")
+    (role,) = [r["Arn"] for r in iam.list_roles()["Roles"] if "FinaliseFailoverRole" in r["RoleName"]]
+    alarm = f"arn:aws:cloudwatch:{emulator.region}:123456789012:alarm:swr-demo-heartbeat-missing"
+
+    def put_alarm(*actions: str) -> str:
+        context = [
+            {"ContextKeyName": "aws:RequestedRegion", "ContextKeyValues": [emulator.region], "ContextKeyType": "string"}
+        ]
+        if actions:
+            context.append(
+                {
+                    "ContextKeyName": "cloudwatch:AlarmActions",
+                    "ContextKeyValues": list(actions),
+                    "ContextKeyType": "stringList",
+                }
+            )
+        (result,) = iam.simulate_principal_policy(
+            PolicySourceArn=role,
+            ActionNames=["cloudwatch:PutMetricAlarm"],
+            ResourceArns=[alarm],
+            ContextEntries=context,
+        )["EvaluationResults"]
+        return str(result["EvalDecision"])
+
+    assert put_alarm() == "allowed"  # swr's alarms have no actions: EventBridge rules react to them
+    assert put_alarm(f"arn:aws:sns:{emulator.region}:123456789012:oncall") == "allowed"
+    assert put_alarm(f"arn:aws:automate:{emulator.region}:ec2:terminate") == "implicitDeny"
