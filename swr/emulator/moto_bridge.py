@@ -107,6 +107,9 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     and HMAC chain cost more than moto's handling of a small call. The Authorization header keeps
     its credential scope (moto reads the access key and region from it); the signature is a fixed
     word. Clients outside the process (``swr emulator``) sign as always.
+41. A resource whose Condition is false is not a stack resource: moto lists it, with no logical
+    id or type, in DescribeStackResources and ListStackResources (CloudFormation creates and
+    lists none).
 """
 
 from __future__ import annotations
@@ -573,6 +576,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_response_method_names(p)
     _patch_kms_key_material(p)
     _patch_unsigned_requests(p)
+    _patch_cloudformation_conditioned_out(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -3593,3 +3597,19 @@ def _patch_unsigned_requests(p: _Patches) -> None:
         return request
 
     p.set(auth.SigV4Auth, "add_auth", add_auth)
+
+
+# --------------------------------------------------------------------------------------------------
+# 41. A resource whose Condition is false is not listed
+# --------------------------------------------------------------------------------------------------
+
+
+def _patch_cloudformation_conditioned_out(p: _Patches) -> None:
+    from moto.cloudformation.models import Stack
+
+    listed = _require(Stack, "stack_resources")
+
+    def stack_resources(self: Any) -> list[Any]:
+        return [resource for resource in listed.fget(self) if resource is not None]
+
+    p.set(Stack, "stack_resources", property(stack_resources))

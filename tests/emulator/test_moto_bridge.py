@@ -2351,3 +2351,30 @@ def test_a_presigned_url_is_still_signed(hooks: BridgeHooks) -> None:
     s3 = boto3.client("s3", region_name=REGION, config=Config(signature_version="s3v4"))
     url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"})
     assert "X-Amz-Signature=" in url and moto_bridge.UNSIGNED not in url
+
+
+# --------------------------------------------------------------------------------------------------
+# 41. A resource whose Condition is false is not listed
+# --------------------------------------------------------------------------------------------------
+
+
+def test_a_resource_whose_condition_is_false_is_neither_created_nor_listed(hooks: BridgeHooks) -> None:
+    template = {
+        "Parameters": {"Cidr": {"Type": "String", "Default": ""}},
+        "Conditions": {"WithCidr": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Cidr"}, ""]}]}},
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue"},
+            "Ingress": {
+                "Type": "AWS::EC2::SecurityGroupIngress",  # a type the bridge creates through the API
+                "Condition": "WithCidr",
+                "Properties": {"GroupId": "sg-none", "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443},
+            },
+        },
+    }
+    cloudformation = client("cloudformation")
+    cloudformation.create_stack(StackName="conditioned", TemplateBody=json.dumps(template))
+
+    listed = cloudformation.describe_stack_resources(StackName="conditioned")["StackResources"]
+    assert [r["LogicalResourceId"] for r in listed] == ["Queue"]
+    summaries = cloudformation.list_stack_resources(StackName="conditioned")["StackResourceSummaries"]
+    assert [r["LogicalResourceId"] for r in summaries] == ["Queue"]

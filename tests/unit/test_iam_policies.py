@@ -207,6 +207,12 @@ def check_policy(document: Any, at: str = "policy", kind: str = "identity") -> l
         if not isinstance(statement, Mapping):
             found.append(Finding("unreadable", here, repr(statement), "a statement must be a literal mapping"))
             continue
+        if kind == "endpoint":
+            # An endpoint policy grants nothing; it narrows what passes the endpoint, and passes
+            # everything unless it names who may ("*" here is whatever the caller's policies allow).
+            if is_allow(statement) and not statement.get("Condition"):
+                found.append(Finding("endpoint-open", here, "Allow without a Condition", "it lets anyone through"))
+            continue
         found += action_wildcards(statement, here)
         found += passrole_problems(statement, here)
         if kind in ("identity", "resource"):
@@ -239,6 +245,8 @@ def iter_policies(template: Mapping[str, Any]) -> Iterator[Policy]:
             yield Policy((*base, "PolicyDocument"), "resource", props.get("PolicyDocument"))
         elif kind == "AWS::KMS::Key" and "KeyPolicy" in props:
             yield Policy((*base, "KeyPolicy"), "key", props["KeyPolicy"])
+        elif kind == "AWS::EC2::VPCEndpoint" and "PolicyDocument" in props:
+            yield Policy((*base, "PolicyDocument"), "endpoint", props["PolicyDocument"])
 
 
 def check_template(template: Mapping[str, Any]) -> list[Finding]:
@@ -288,12 +296,32 @@ def star_statements_in_text(text: str) -> dict[NodePath, tuple[int, int]]:
     found: dict[NodePath, tuple[int, int]] = {}
     if root is None:
         return found
+    endpoints = _endpoint_names(root)
     for path, line, resource_line in _star_nodes(root, ()):
-        if "KeyPolicy" in path:
-            continue
+        if "KeyPolicy" in path or (len(path) > 1 and path[1] in endpoints):
+            continue  # "*" is the key itself, or whatever passes the endpoint
         commented = comment_on(line - 1) or comment_on(resource_line - 1) or "#" in lines[resource_line]
         found[path] = (line + 1, int(commented))
     return found
+
+
+def _endpoint_names(root: yaml.Node) -> set[str]:
+    """The logical ids of the VPC endpoints in the composed template."""
+    if not isinstance(root, yaml.MappingNode):
+        return set()
+    top = {k.value: v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
+    resources = top.get("Resources")
+    names = set()
+    for key, value in resources.value if isinstance(resources, yaml.MappingNode) else []:
+        fields = (
+            {k.value: v for k, v in value.value if isinstance(k, yaml.ScalarNode)}
+            if isinstance(value, yaml.MappingNode)
+            else {}
+        )
+        kind = fields.get("Type")
+        if isinstance(kind, yaml.ScalarNode) and kind.value == "AWS::EC2::VPCEndpoint":
+            names.add(key.value)
+    return names
 
 
 def uncommented_star_statements(text: str) -> list[str]:
@@ -307,7 +335,7 @@ def uncommented_star_statements(text: str) -> list[str]:
 # --- the template -------------------------------------------------------------------------------
 TEMPLATE = load_template(TEMPLATE_PATH)
 TEMPLATE_TEXT = TEMPLATE_PATH.read_text(encoding="utf-8")
-RULES = ("action-wildcard", "star-resource", "passrole", "unreadable")
+RULES = ("action-wildcard", "star-resource", "passrole", "unreadable", "endpoint-open")
 
 
 def test_the_walker_finds_the_templates_policies_wherever_they_are_declared():
@@ -501,3 +529,19 @@ Resources:
     assert uncommented_star_statements(text) == [
         "line 17: Resources.Role.Properties.Policies[0].PolicyDocument.Statement[2]"
     ]
+
+
+def test_an_endpoint_policy_that_lets_anyone_through_is_refused():
+    open_door = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}],
+    }
+    assert rules_of(open_door, kind="endpoint") == [("endpoint-open", "Allow without a Condition")]
+
+
+def test_every_endpoint_lets_only_this_accounts_principals_through():
+    endpoints = [p for p in iter_policies(TEMPLATE) if p.kind == "endpoint"]
+    assert len(endpoints) == 6  # events, states, monitoring, logs, ec2; the DynamoDB gateway
+    for policy in endpoints:
+        (statement,) = policy.document["Statement"]
+        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}}
