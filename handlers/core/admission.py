@@ -195,6 +195,14 @@ def refusal_of(
             f"RMS fault raised at {_iso(trigger.observed_at)}, before {record.current_instance_id} became current"
             f" at {_iso(record.current_since)}: it belongs to an earlier run (replayed or delayed)"
         )
+    if trigger.kind is TriggerKind.ALARM and trigger.alarm_name not in record.alarm_names:
+        return Decision.IGNORE, (
+            f"alarm {trigger.alarm_name} is not one of {record.app!r}'s alarms ({', '.join(record.alarm_names)})"
+        )
+    if trigger.kind is TriggerKind.ALARM and trigger.alarm_previous_state == trigger.alarm_state:
+        return Decision.IGNORE, (
+            f"alarm {trigger.alarm_name} was {trigger.alarm_previous_state} already: not a fresh transition"
+        )
     if trigger.kind is TriggerKind.RESUME:
         return _resume_refusal(trigger, record)
     if not trigger.is_fault:

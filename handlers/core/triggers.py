@@ -48,6 +48,7 @@ class Trigger(BaseModel):
     observed_at: datetime | None = None
     alarm_name: str | None = None
     alarm_state: str | None = None
+    alarm_previous_state: str | None = None  # the state the alarm changed from
     ec2_state: str | None = None
     force: bool = False  # a drill that overrides maintenance mode
     interrupted: str | None = None  # a resume: the execution whose failover it continues
@@ -83,6 +84,7 @@ class _Envelope(BaseModel):
 class _AlarmDetail(BaseModel):
     alarmName: str
     state: dict[str, Any]
+    previousState: dict[str, Any] = Field(default_factory=dict)
     configuration: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -188,6 +190,7 @@ def _event(raw: dict[str, Any]) -> Trigger:
             observed_at=envelope.time,
             alarm_name=alarm.alarmName,
             alarm_state=state,
+            alarm_previous_state=str(alarm.previousState.get("value", "")) or None,
             summary=f"alarm {alarm.alarmName} is {state}: {alarm.state.get('reason', '')}".rstrip(": "),
         )
     if envelope.source.startswith(RMS_SOURCE_PREFIX) and envelope.detail_type == RMS_DETAIL_TYPE:

@@ -338,3 +338,53 @@ def test_finalise_may_retarget_alarms_but_not_give_them_an_ec2_action(emulator: 
     assert put_alarm() == "allowed"  # swr's alarms have no actions: EventBridge rules react to them
     assert put_alarm(f"arn:aws:sns:{emulator.region}:123456789012:oncall") == "allowed"
     assert put_alarm(f"arn:aws:automate:{emulator.region}:ec2:terminate") == "implicitDeny"
+
+
+# --- alarm triggers ---------------------------------------------------------------------------
+def test_an_alarm_that_is_not_one_of_the_applications_own_starts_no_failover(emulator: Emulator):
+    # Someone adds an alarm whose name happens to start with the application's alarm prefix.
+    cloudwatch = emulator.boto3_client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="swr-demo-cpu-high",
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Dimensions=[{"Name": "InstanceId", "Value": emulator.primary_instance_id}],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=90,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName="swr-demo-cpu-high", StateValue="ALARM", StateReason="busy")
+    assert emulator.wait_until(lambda: _ended(emulator, 1), timeout=600)
+
+    (execution,) = emulator.executions()
+    refused = _output(emulator, execution["executionArn"])
+    assert refused["decision"] == "ignore"
+    assert "alarm swr-demo-cpu-high is not one of 'demo''s alarms" in refused["reason"]
+    assert_unchanged(emulator)
+
+
+def test_an_alarm_event_that_is_no_fresh_transition_is_refused(emulator: Emulator):
+    alarm = emulator.alarm("StatusCheckFailed_Instance")
+    event = {
+        "id": "stale-alarm-1",
+        "source": "aws.cloudwatch",
+        "detail-type": "CloudWatch Alarm State Change",
+        "time": "2026-11-30T00:00:00Z",
+        "detail": {
+            "alarmName": alarm,
+            "state": {"value": "ALARM", "reason": "Threshold Crossed"},
+            "previousState": {"value": "ALARM", "reason": "Threshold Crossed"},
+            "configuration": {
+                "metrics": [{"metricStat": {"metric": {"dimensions": {"InstanceId": emulator.primary_instance_id}}}}]
+            },
+        },
+    }
+    described = finished(emulator, start(emulator, event, "stale-alarm-1"))
+
+    assert described["status"] == "SUCCEEDED"
+    refused = json.loads(described["output"])
+    assert refused["decision"] == "ignore"
+    assert f"alarm {alarm} was ALARM already: not a fresh transition" in refused["reason"]
+    assert_unchanged(emulator)

@@ -152,3 +152,14 @@ def test_the_state_machine_keeps_task_tokens_out_of_its_logs():
     # logs, anyone who could read the log group could answer it.
     logging_ = TEMPLATE["Resources"]["FailoverStateMachine"]["Properties"]["Logging"]
     assert logging_["Level"] == "ALL" and logging_["IncludeExecutionData"] is False
+
+
+def test_two_stacks_cannot_give_their_alarms_the_same_name():
+    # Alarms are <NamePrefix>-<AppName>-<check>: with a hyphen allowed in the prefix, stacks
+    # (swr, a-b) and (swr-a, b) would both name theirs swr-a-b-..., and each stack's alarm rule
+    # would match the other's alarms.
+    prefix = re.compile(TEMPLATE["Parameters"]["NamePrefix"]["AllowedPattern"])
+    app = re.compile(TEMPLATE["Parameters"]["AppName"]["AllowedPattern"])
+    assert prefix.match("swr") and prefix.match("billing2")
+    assert not prefix.match("swr-a")
+    assert app.match("a-b")  # application names keep their hyphens: the prefix ends at the first one
