@@ -53,7 +53,10 @@ def lambda_step(model: type[Request]) -> Callable[[Callable[[Request, RecordStor
             try:
                 request = model.model_validate(event)
             except ValidationError as error:
-                raise StepInputInvalid(f"{step}: input does not match {model.__name__}: {error}") from error
+                # Where and what, never the values: an input can carry a task token, and this
+                # message goes to the log and the execution history.
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+                raise StepInputInvalid(f"{step}: input does not match {model.__name__}: {problems}") from None
             try:
                 result = logic(request, RecordStore(get_settings().table_name))
             except SwrError as error:

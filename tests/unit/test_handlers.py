@@ -48,3 +48,13 @@ def test_a_malformed_trigger_raises_the_error_the_asl_catches_by_name(store: Rec
 def test_a_step_handed_a_document_it_cannot_read_says_which_and_why(store: RecordStore):
     with pytest.raises(StepInputInvalid, match="check_replacement: input does not match ReplacementInput"):
         handlers.check_replacement.handler({"app": "demo", "execution": EXECUTION}, Context())
+
+
+def test_a_malformed_permit_request_names_what_is_wrong_but_never_the_task_token(store: RecordStore):
+    import handlers.issue_permit
+
+    token = "AQCEAAAAKgAAAAMAAAAA-secret-task-token"
+    with pytest.raises(StepInputInvalid) as raised:
+        handlers.issue_permit.handler({"app": "demo", "execution": EXECUTION, "task_token": token}, Context())
+    assert "input does not match PermitInput" in str(raised.value)
+    assert token not in str(raised.value)
