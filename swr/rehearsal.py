@@ -34,7 +34,7 @@ from handlers.core.record import AppRecord, AppState
 from handlers.core.record_store import RecordStore
 from handlers.core.settings import Settings
 from handlers.core.steps import Decision, FailoverPlan
-from handlers.core.triggers import TriggerKind, parse_trigger
+from handlers.core.triggers import EC2_DETAIL_TYPE, TriggerKind, parse_trigger
 from swr import fence_topology
 from swr.stack import StackOutputs
 
@@ -636,6 +636,14 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
         (facts.arn("events", f"event-bus/{bus}"),),
         (("events:source", environment.get("SWR_EVENT_SOURCE", str(defaults["event_source"].default))),),
     )
+    # The steps that change what the record names point the EC2 state-change rules at it.
+    rules = tuple(
+        facts.arn("events", f"rule/{environment[variable]}")
+        for variable in ("SWR_INSTANCE_WATCH_RULE", "SWR_FENCE_RELEASE_RULE")
+        if environment.get(variable)
+    )
+    ec2_changes = (("events:source", "aws.ec2"), ("events:detail-type", EC2_DETAIL_TYPE))
+    watch = [_Need(("events:PutRule",), rules, ec2_changes, "EC2 state-change rules")] if rules else []
     instance = facts.arn("ec2", f"instance/{record.current_instance_id}")
     blackhole = facts.arn("ec2", f"security-group/{record.blackhole_security_group_id}")
     old_tags = _tags((facts.old or {}).get("Tags"))
@@ -655,7 +663,7 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
                 (facts.stack.StateMachineArn.replace(":stateMachine:", ":execution:", 1) + ":*",),
             ),
         ]
-        return [table, write, publish, *admit]
+        return [table, write, publish, *admit, *watch]
     efs_resource = facts.arn("elasticfilesystem", f"file-system/{record.efs.file_system_id}")
     efs_tag = _resource_tag(facts.file_system_tags)
     vpc = (("ec2:Vpc", facts.arn("ec2", f"vpc/{facts.vpc_id}")),) if facts.vpc_id else ()
@@ -764,6 +772,14 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
                 vpc,
                 "a mount target's interface",
             ),
+            *watch,
+            # The fence release rule invokes it asynchronously; what fails every attempt goes here.
+            _Need(
+                ("sqs:SendMessage",),
+                (facts.arn("sqs", facts.stack.TriggerDeadLetterQueueUrl.rsplit("/", 1)[-1]),),
+                (),
+                "its dead-letter queue",
+            ),
         ]
     if step == "launch_replacement":
         return [table, _Need(("ec2:DescribeInstances",), ("*",)), *_launch_needs(facts, request)]
@@ -782,7 +798,7 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
     if step == "finalise_failover":
         alarms = tuple(facts.arn("cloudwatch", f"alarm:{name}") for name in record.alarm_names)
         retarget = [_Need(("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"), alarms)] if alarms else []
-        return [table, write, publish, *retarget]
+        return [table, write, publish, *retarget, *watch]
     if step == "rollback_replacement":
         return [table, write]
     if step == "fail_failover":
@@ -794,6 +810,7 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
             _Need(
                 ("ec2:TerminateInstances",), (facts.arn("ec2", "instance/*"),), _resource_tag(new_tags), "replacement"
             ),
+            *watch,
         ]
     return [table]
 

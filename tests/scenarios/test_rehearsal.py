@@ -318,3 +318,91 @@ def test_an_unknown_app_or_waiting_on_a_dry_run_is_bad_input(emulator: Emulator,
     assert unknown == 2 and "application 'nosuchapp' has no record" in unknown_err
     assert waiting == 2 and "nothing to --wait for" in waiting_err
     assert emulator.executions() == []
+
+
+# --- least privilege: every statement a step role has is one the failover needs ------------------
+# What the Lambda runtime uses, not the failover: a step without them runs and fails over alike.
+NOT_FOR_THE_FAILOVER = {
+    ("logs:CreateLogStream", "logs:PutLogEvents"),
+    ("xray:PutTraceSegments", "xray:PutTelemetryRecords"),
+}
+
+
+NOTHING = {"Effect": "Allow", "Action": "none:Nothing", "Resource": "*"}
+
+
+def _permission_problems(emu: Emulator) -> list[str]:
+    return [c.name for c in rehearse(emu).checks if c.name.startswith("permissions ") and c.status is Status.PROBLEM]
+
+
+def _each_statement_removed(emu: Emulator) -> Any:
+    """Yield (where, actions) with that one Allow statement removed from the deployed step role's
+    inline or managed policy (put back after)."""
+    iam, lambda_ = emu.boto3_client("iam"), emu.boto3_client("lambda")
+    functions = [f for f in lambda_.list_functions()["Functions"] if f["FunctionName"].startswith("swr-")]
+    managed_seen: set[str] = set()
+    for function in sorted(functions, key=lambda f: f["FunctionName"]):
+        role = function["Role"].rsplit("/", 1)[-1]
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            for index, statement in enumerate(document["Statement"]):
+                rest = [s for n, s in enumerate(document["Statement"]) if n != index]
+                if rest:
+                    iam.put_role_policy(
+                        RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document | {"Statement": rest})
+                    )
+                else:
+                    iam.delete_role_policy(RoleName=role, PolicyName=name)
+                yield f"{function['FunctionName']} {name}[{index}]", statement
+                iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            arn = attached["PolicyArn"]
+            if arn in managed_seen:
+                continue
+            managed_seen.add(arn)
+            version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+            document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+            for index, statement in enumerate(document["Statement"]):
+                # A policy needs a statement: one that grants nothing stands in for the last.
+                rest = [s for n, s in enumerate(document["Statement"]) if n != index] or [NOTHING]
+                trimmed = iam.create_policy_version(
+                    PolicyArn=arn, PolicyDocument=json.dumps(document | {"Statement": rest}), SetAsDefault=True
+                )["PolicyVersion"]["VersionId"]
+                yield f"{attached['PolicyName'].split('-')[1]}[{index}]", statement
+                iam.set_default_policy_version(PolicyArn=arn, VersionId=version)
+                iam.delete_policy_version(PolicyArn=arn, VersionId=trimmed)
+
+
+def _actions(statement: dict[str, Any]) -> tuple[str, ...]:
+    action = statement["Action"]
+    return tuple(action) if isinstance(action, list) else (action,)
+
+
+def test_removing_any_statement_from_a_step_role_is_named_by_the_rehearsal(emulator: Emulator):
+    assert _permission_problems(emulator) == []
+    caught, unneeded = 0, []
+    for where, statement in _each_statement_removed(emulator):
+        if statement["Effect"] != "Allow" or _actions(statement) in NOT_FOR_THE_FAILOVER:
+            continue
+        if _permission_problems(emulator):
+            caught += 1
+        else:
+            unneeded.append(f"{where} {_actions(statement)}")
+    # Only the shared-subnet layout needs the mount target's deletion (the next test).
+    assert unneeded == [
+        "FenceInstancePolicy[7] ('elasticfilesystem:DeleteMountTarget',)",
+        "FenceInstancePolicy[8] ('ec2:DeleteNetworkInterface',)",
+    ]
+    assert caught > 30  # the loop went through the roles (37 statements today)
+    assert _permission_problems(emulator) == []  # every statement was put back
+
+
+def test_with_a_mount_target_in_the_instances_subnet_deleting_it_is_needed_too():
+    deleting = {("elasticfilesystem:DeleteMountTarget",), ("ec2:DeleteNetworkInterface",)}
+    with Emulator.for_scenario("shared-subnet") as emu:
+        named = {
+            _actions(statement): _permission_problems(emu)
+            for _, statement in _each_statement_removed(emu)
+            if _actions(statement) in deleting
+        }
+    assert named == {actions: ["permissions CutOffInstances"] for actions in deleting}
