@@ -7,10 +7,12 @@ import argparse
 import getpass
 import json
 import logging
+import math
 import os
 import re
 import socket
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +40,9 @@ class CliError(Exception):
 
 def endpoint_options(parser: argparse.ArgumentParser, *, table: bool) -> None:
     group = parser.add_argument_group("where")
-    group.add_argument("--endpoint", metavar="URL", help="AWS API endpoint, e.g. the emulator's (default: AWS)")
+    group.add_argument(
+        "--endpoint", metavar="URL", type=endpoint_url, help="AWS API endpoint, e.g. the emulator's (default: AWS)"
+    )
     group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     group.add_argument(
         "--state-machine-arn", metavar="ARN", help=f"default: the state machine named {STATE_MACHINE_NAME}"
@@ -60,9 +64,20 @@ def positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text}")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
     return value
+
+
+def endpoint_url(text: str) -> str:
+    """An endpoint URL with its scheme (botocore needs one): http://127.0.0.1:5077, say."""
+    parsed = urllib.parse.urlsplit(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        hint = f" (did you mean http://{text}?)" if "://" not in text else ""
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r}{hint}")
+    return text
 
 
 def positive_int(text: str) -> int:
@@ -299,7 +314,9 @@ def stack_options(parser: argparse.ArgumentParser, *, every_stack: bool = False)
     from swr.stack import DEFAULT_STACK_NAME
 
     group = parser.add_argument_group("where")
-    group.add_argument("--endpoint", metavar="URL", help="AWS API endpoint, e.g. the emulator's (default: AWS)")
+    group.add_argument(
+        "--endpoint", metavar="URL", type=endpoint_url, help="AWS API endpoint, e.g. the emulator's (default: AWS)"
+    )
     group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     if every_stack:
         group.add_argument("--stack-name", default=None, help="only this swr stack (default: every swr stack)")

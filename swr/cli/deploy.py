@@ -16,6 +16,7 @@ from swr.cli.common import (
     CliError,
     Command,
     aws_errors,
+    endpoint_url,
     print_lines,
 )
 
@@ -46,7 +47,9 @@ def register(command: Command) -> None:
     )
     deploy.add_argument("--yes", action="store_true", help="execute the change set without asking")
     group = deploy.add_argument_group("where")
-    group.add_argument("--endpoint", metavar="URL", help="AWS API endpoint, e.g. the emulator's (default: AWS)")
+    group.add_argument(
+        "--endpoint", metavar="URL", type=endpoint_url, help="AWS API endpoint, e.g. the emulator's (default: AWS)"
+    )
     group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     deploy.set_defaults(state_machine_arn=None)  # Aws.from_args reads it; a deploy needs no state machine
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from swr.cli.common import (
+    EXIT_ENVIRONMENT,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -77,12 +78,14 @@ def _status(args: argparse.Namespace) -> int:
                 raise CliError(f"no swr stack protects {', '.join(unknown)} at {aws.where} (protected: {known})")
             stacks = [(name, outputs) for name, outputs in stacks if outputs.AppName in wanted]
         statuses = [status.status_of(aws.client, name, outputs) for name, outputs in stacks]
+    # No stack where the command looked is the environment's problem (exit 3), as the README says.
+    found = EXIT_OK if statuses else EXIT_ENVIRONMENT
     if args.json:
         print(json.dumps([s.model_dump(mode="json") for s in statuses], indent=2))
-        return EXIT_OK
+        return found
     if not statuses:
         print(f"no swr stack at {aws.where}: deploy one with `swr deploy`")
-        return EXIT_OK
+        return found
     print_lines(_status_lines(statuses))
     return EXIT_OK
 

@@ -209,6 +209,33 @@ def test_an_unreachable_endpoint_is_explained(capsys: pytest.CaptureFixture[str]
     assert "cannot reach http://127.0.0.1:9" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["executions", "demo", "--endpoint", "127.0.0.1:5077"], "not an http(s) URL: '127.0.0.1:5077' (did you mean"),
+        (["status", "--endpoint", "ftp://127.0.0.1:5077"], "not an http(s) URL: 'ftp://127.0.0.1:5077'"),
+        (["executions", "demo", "--warp", "nan"], "not a finite number: nan"),
+        (["executions", "demo", "--warp", "inf"], "not a finite number: inf"),
+    ],
+)
+def test_a_bad_endpoint_or_warp_is_a_usage_error_before_anything_runs(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*argv, *WHERE])
+    err = capsys.readouterr().err
+    assert exited.value.code == cli.EXIT_USAGE and message in err and "Traceback" not in err
+
+
+def test_status_where_no_stack_is_deployed_is_an_environment_problem(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+):
+    code, out, _ = run(capsys, "status", *WHERE)
+    assert code == cli.EXIT_ENVIRONMENT and "no swr stack at" in out and "swr deploy" in out
+    code, out, _ = run(capsys, "status", "--json", *WHERE)
+    assert code == cli.EXIT_ENVIRONMENT and out.strip() == "[]"
+
+
 # --- the demo, with a stand-in emulator ---------------------------------------------------------
 class FakeClock:
     def now(self) -> float:
