@@ -798,7 +798,7 @@ def _needs(step: str, facts: _Facts, request: dict[str, Any], environment: dict[
     if step == "finalise_failover":
         alarms = tuple(facts.arn("cloudwatch", f"alarm:{name}") for name in record.alarm_names)
         retarget = [_Need(("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"), alarms)] if alarms else []
-        return [table, write, publish, *retarget, *watch]
+        return [table, write, publish, _Need(("ec2:DescribeInstances",), ("*",)), *retarget, *watch]
     if step == "rollback_replacement":
         return [table, write]
     if step == "fail_failover":

@@ -110,6 +110,10 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
 41. A resource whose Condition is false is not a stack resource: moto lists it, with no logical
     id or type, in DescribeStackResources and ListStackResources (CloudFormation creates and
     lists none).
+42. Every call a Lambda step's handler makes is authorized against the function's role with
+    patch 23's evaluator (the resource ARNs and condition keys AWS would use); a refused call fails
+    as AWS fails it and is listed in ``denials``. moto enforces no IAM on its own. Not yet for the
+    interpreter, EventBridge deliveries, the instance side or the command line.
 """
 
 from __future__ import annotations
@@ -577,6 +581,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_kms_key_material(p)
     _patch_unsigned_requests(p)
     _patch_cloudformation_conditioned_out(p)
+    _patch_step_authorization(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -3613,3 +3618,326 @@ def _patch_cloudformation_conditioned_out(p: _Patches) -> None:
         return [resource for resource in listed.fget(self) if resource is not None]
 
     p.set(Stack, "stack_resources", property(stack_resources))
+
+
+# --------------------------------------------------------------------------------------------------
+# 42. Every call a Lambda step makes is authorized against the step's role
+# --------------------------------------------------------------------------------------------------
+# A step's handler runs on its own thread (patch 1), so each call it makes knows the function, and
+# the function its role. The call is authorized as IAM would: each action the request needs (some
+# need several: RunInstances is authorized per resource it touches, plus iam:PassRole), on the
+# resource ARNs the Service Authorization Reference names, with the condition keys the request
+# carries (resource and request tags, ec2:Vpc, dynamodb:LeadingKeys, events:source, ...),
+# evaluated by patch 23's evaluator against the role's inline and attached policies. A denied
+# call fails as AWS fails it: UnauthorizedOperation (EC2), AccessDenied (query protocols) or
+# AccessDeniedException. An action without a model here is refused too: a step that starts
+# calling something new fails the suite until its authorization is modelled.
+# Not enforced: the interpreter (the state machine role), EventBridge deliveries (the trigger
+# role), the instance side and the command line.
+
+Authorization = tuple[str, str, dict[str, list[str]]]  # (iam action, resource ARN, context)
+denials: list[str] = []  # every refusal of this bridge, for the tests to read
+
+
+def _arn(service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+def _tag_context(prefix: str, tags: dict[str, str]) -> dict[str, list[str]]:
+    return {f"{prefix}/{k}".lower(): [v] for k, v in tags.items()}
+
+
+def _ec2_tags(backend: Any, resource_id: str) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (backend.tags.get(resource_id) or {}).items()}
+
+
+def _ec2_vpc_of(backend: Any, resource_id: str) -> str | None:
+    try:
+        if resource_id.startswith("i-"):
+            return str(backend.get_instance(resource_id).vpc_id)
+        if resource_id.startswith("eni-"):
+            return str(backend.get_network_interface(resource_id).subnet.vpc_id)
+        if resource_id.startswith("acl-"):
+            return str(backend.get_network_acl(resource_id).vpc_id)
+        if resource_id.startswith("subnet-"):
+            return str(backend.get_subnet(resource_id).vpc_id)
+        if resource_id.startswith("sg-"):
+            return str(backend.get_security_group_from_id(resource_id).vpc_id)
+    except Exception:
+        return None
+    return None
+
+
+_EC2_KIND = {
+    "i-": "instance",
+    "eni-": "network-interface",
+    "vol-": "volume",
+    "subnet-": "subnet",
+    "sg-": "security-group",
+    "acl-": "network-acl",
+    "ami-": "image",
+}
+
+
+def _ec2_resource(backend: Any, region: str, account: str, resource_id: str) -> tuple[str, dict[str, list[str]]]:
+    kind = next((k for p, k in _EC2_KIND.items() if resource_id.startswith(p)), "unknown")
+    arn = _arn("ec2", region, "" if kind == "image" else account, f"{kind}/{resource_id}")
+    context = _tag_context("aws:ResourceTag", _ec2_tags(backend, resource_id))
+    vpc = _ec2_vpc_of(backend, resource_id)
+    if vpc:
+        context["ec2:vpc"] = [_arn("ec2", region, account, f"vpc/{vpc}")]
+    return arn, context
+
+
+def _tag_specs(params: dict[str, Any], kind: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for spec in params.get("TagSpecifications") or params.get("TagSpecification") or []:
+        if spec.get("ResourceType") == kind:
+            for tag in spec.get("Tags") or spec.get("Tag") or []:
+                tags[str(tag["Key"])] = str(tag.get("Value", ""))
+    return tags
+
+
+def _listed(params: dict[str, Any], key: str) -> list[Any]:
+    value = params.get(key)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _ec2_authorizations(action: str, params: dict[str, Any], region: str, account: str) -> list[Authorization] | None:
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[account][region]
+    iam_action = f"ec2:{action}"
+    if action.startswith("Describe"):
+        return [(iam_action, "*", {})]
+    if action in ("TerminateInstances", "StopInstances"):
+        return [(iam_action, *_ec2_resource(backend, region, account, i)) for i in _listed(params, "InstanceId")]
+    if action == "CreateTags":
+        tags = {str(t["Key"]): str(t.get("Value", "")) for t in _listed(params, "Tag")}
+        found = []
+        for resource_id in _listed(params, "ResourceId"):
+            arn, context = _ec2_resource(backend, region, account, resource_id)
+            context |= _tag_context("aws:RequestTag", tags) | {"aws:tagkeys": list(tags)}
+            found.append((iam_action, arn, context))
+        return found
+    if action in ("CreateNetworkAclEntry", "DeleteNetworkAclEntry"):
+        return [(iam_action, *_ec2_resource(backend, region, account, str(params["NetworkAclId"])))]
+    if action == "DeleteNetworkInterface":
+        return [(iam_action, *_ec2_resource(backend, region, account, str(params["NetworkInterfaceId"])))]
+    if action == "ModifyNetworkInterfaceAttribute":
+        eni = str(params["NetworkInterfaceId"])
+        found = [(iam_action, *_ec2_resource(backend, region, account, eni))]
+        groups = [g for g in _listed(params, "SecurityGroupId") if isinstance(g, str)]
+        found += [(iam_action, *_ec2_resource(backend, region, account, g)) for g in groups]
+        return found
+    if action == "RunInstances":
+        return _run_instances_authorizations(backend, params, region, account)
+    return None
+
+
+def _run_instances_authorizations(
+    backend: Any, params: dict[str, Any], region: str, account: str
+) -> list[Authorization]:
+    found: list[Authorization] = []
+    tokens = str(((params.get("MetadataOptions") or {}).get("HttpTokens")) or "optional")
+    mappings = _listed(params, "BlockDeviceMapping") or _listed(params, "BlockDeviceMappings")
+    encrypted = bool(mappings) and all(
+        str((m.get("Ebs") or {}).get("Encrypted", "")).lower() == "true" for m in mappings
+    )
+    created = {
+        "instance": {"ec2:metadatahttptokens": [tokens]},
+        "volume": {"ec2:encrypted": ["true" if encrypted else "false"]},
+        "network-interface": {},
+    }
+    for kind, context in created.items():
+        tags = _tag_specs(params, kind)
+        found.append(
+            (
+                "ec2:RunInstances",
+                _arn("ec2", region, account, f"{kind}/*"),
+                context | _tag_context("aws:RequestTag", tags),
+            )
+        )
+        if tags:
+            found.append(
+                ("ec2:CreateTags", _arn("ec2", region, account, f"{kind}/*"), {"ec2:createaction": ["RunInstances"]})
+            )
+    touched = [str(params["ImageId"])]
+    if params.get("SubnetId"):
+        touched.append(str(params["SubnetId"]))
+    touched += [str(g) for g in _listed(params, "SecurityGroupId")]
+    found += [("ec2:RunInstances", *_ec2_resource(backend, region, account, r)) for r in touched]
+    if params.get("KeyName"):
+        found.append(("ec2:RunInstances", _arn("ec2", region, account, f"key-pair/{params['KeyName']}"), {}))
+    profile = params.get("IamInstanceProfile") or {}
+    if profile:
+        from moto.iam.models import iam_backends
+
+        iam = iam_backends[account]["global"]
+        name = str(profile.get("Arn", "")).rsplit("/", 1)[-1] or str(profile.get("Name", ""))
+        for role in iam.get_instance_profile(name).roles:
+            found.append(("iam:PassRole", role.arn, {"iam:passedtoservice": ["ec2.amazonaws.com"]}))
+    return found
+
+
+def _service_authorizations(
+    service: str, action: str, params: dict[str, Any], region: str, account: str
+) -> list[Authorization] | None:
+    if service == "ec2":
+        return _ec2_authorizations(action, params, region, account)
+    if service == "elbv2":
+        if action.startswith("Describe"):
+            return [(f"elasticloadbalancing:{action}", "*", {})]
+        if action in ("RegisterTargets", "DeregisterTargets"):
+            from moto.elbv2.models import elbv2_backends
+
+            arn = str(params["TargetGroupArn"])
+            tags = elbv2_backends[account][region].tagging_service.get_tag_dict_for_resource(arn)
+            return [(f"elasticloadbalancing:{action}", arn, _tag_context("aws:ResourceTag", tags))]
+        return None
+    if service == "efs":
+        return _efs_authorizations(action, params, region, account)
+    if service == "dynamodb" and action in ("GetItem", "PutItem", "DeleteItem"):
+        table = _arn("dynamodb", region, account, f"table/{params['TableName']}")
+        key = params.get("Key") or params.get("Item") or {}
+        leading = [str(v.get("S") or v.get("N") or "") for k, v in key.items() if isinstance(v, dict)][:1]
+        return [(f"dynamodb:{action}", table, {"dynamodb:leadingkeys": leading})]
+    if service == "events" and action == "PutEvents":
+        found = []
+        for entry in params.get("Entries") or []:
+            bus = str(entry.get("EventBusName") or "default")
+            arn = bus if bus.startswith("arn:") else _arn("events", region, account, f"event-bus/{bus}")
+            context = {
+                "events:source": [str(entry.get("Source"))],
+                "events:detail-type": [str(entry.get("DetailType"))],
+            }
+            found.append(("events:PutEvents", arn, context))
+        return found
+    if service == "events" and action == "PutRule":
+        pattern = json.loads(params.get("EventPattern") or "{}")
+        arn = _arn("events", region, account, f"rule/{params['Name']}")
+        context = {
+            "events:source": [str(s) for s in pattern.get("source", [])],
+            "events:detail-type": [str(d) for d in pattern.get("detail-type", [])],
+        }
+        return [("events:PutRule", arn, context)]
+    if service == "cloudwatch":
+        if action == "DescribeAlarms":
+            names = _listed(params, "AlarmNames")
+            return [
+                ("cloudwatch:DescribeAlarms", _arn("cloudwatch", region, account, f"alarm:{n}"), {}) for n in names
+            ] or [("cloudwatch:DescribeAlarms", "*", {})]
+        if action == "PutMetricAlarm":
+            arn = _arn("cloudwatch", region, account, f"alarm:{params['AlarmName']}")
+            actions = [str(a) for a in _listed(params, "AlarmActions")]
+            return [("cloudwatch:PutMetricAlarm", arn, {"cloudwatch:alarmactions": actions} if actions else {})]
+        return None
+    if service == "stepfunctions" and action in ("DescribeExecution", "GetExecutionHistory"):
+        return [(f"states:{action}", str(params["executionArn"]), {})]
+    if service == "stepfunctions" and action in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"):
+        return [(f"states:{action}", "*", {})]  # a task token is not a resource
+    return None
+
+
+def _efs_authorizations(action: str, params: dict[str, Any], region: str, account: str) -> list[Authorization] | None:
+    from moto.ec2.models import ec2_backends
+    from moto.efs.models import efs_backends
+
+    efs = efs_backends[account][region]
+
+    def file_system(file_system_id: str) -> tuple[str, dict[str, list[str]]]:
+        arn = _arn("elasticfilesystem", region, account, f"file-system/{file_system_id}")
+        tags = efs.tagging_service.get_tag_dict_for_resource(file_system_id)  # moto keys them by id
+        return arn, _tag_context("aws:ResourceTag", tags)
+
+    def of_mount_target(mount_target_id: str) -> Any:
+        return efs.mount_targets_by_id[mount_target_id]
+
+    if action == "DescribeMountTargets":
+        if params.get("FileSystemId"):
+            return [("elasticfilesystem:DescribeMountTargets", *file_system(str(params["FileSystemId"])))]
+        target = of_mount_target(str(params["MountTargetId"]))
+        return [("elasticfilesystem:DescribeMountTargets", *file_system(str(target.file_system_id)))]
+    if action == "DescribeMountTargetSecurityGroups":
+        target = of_mount_target(str(params["MountTargetId"]))
+        return [("elasticfilesystem:DescribeMountTargetSecurityGroups", *file_system(str(target.file_system_id)))]
+    if action == "DeleteMountTarget":
+        target = of_mount_target(str(params["MountTargetId"]))
+        eni = _ec2_resource(ec2_backends[account][region], region, account, str(target.network_interface_id))
+        return [
+            ("elasticfilesystem:DeleteMountTarget", *file_system(str(target.file_system_id))),
+            ("ec2:DeleteNetworkInterface", *eni),
+        ]
+    if action == "CreateMountTarget":
+        backend = ec2_backends[account][region]
+        subnet = _ec2_resource(backend, region, account, str(params["SubnetId"]))
+        return [
+            ("elasticfilesystem:CreateMountTarget", *file_system(str(params["FileSystemId"]))),
+            ("ec2:CreateNetworkInterface", _arn("ec2", region, account, "network-interface/*"), subnet[1]),
+            ("ec2:CreateNetworkInterface", *subnet),
+        ]
+    return None
+
+
+_DENIED_CODES = {
+    "ec2": ("UnauthorizedOperation", 403),
+    "elbv2": ("AccessDenied", 403),
+    "cloudwatch": ("AccessDenied", 403),
+}
+
+
+def _authorize(
+    role_arn: str, service: str, action: str, params: dict[str, Any], region: str, account: str
+) -> str | None:
+    """Why the role may not make this call, or None."""
+    from moto.iam.models import iam_backends
+
+    try:
+        needed = _service_authorizations(service, action, params, region, account)
+    except Exception as error:  # a resource the request names does not exist: moto says so next
+        LOG.debug("no authorization context for %s:%s (%s)", service, action, error)
+        return None
+    if needed is None:
+        return f"the emulator has no authorization model for {service}:{action}"
+    iam = iam_backends[account]["global"]
+    if not any(role.arn == role_arn for role in iam.roles.values()):
+        return None  # a role IAM does not know: the bridge's own canaries give made-up ones
+    policies = _principal_policies(iam, role_arn)
+    for iam_action, resource, context in needed:
+        full = {"aws:requestedregion": [region], **context}
+        decision, _, _ = _simulate(policies, iam_action, resource, full)
+        if decision != "allowed":
+            return f"{role_arn} is not authorized to perform {iam_action} on {resource} ({decision})"
+    return None
+
+
+def _patch_step_authorization(p: _Patches) -> None:
+    from moto.core.responses import ActionResult, BaseResponse
+
+    original = _require(BaseResponse, "call_action")
+
+    def call_action(self: Any) -> Any:
+        fn = getattr(_invocation, "function", None)
+        if fn is None:
+            return original(self)
+        try:
+            action = self._get_action()
+        except Exception:
+            action = None
+        if not action:
+            return original(self)
+        service = str(self.boto3_service_name if hasattr(self, "boto3_service_name") else "")
+        refused = _authorize(
+            str(fn.role), service, action, _request_params(self, action), str(self.region), str(self.current_account)
+        )
+        if refused is None:
+            return original(self)
+        denials.append(refused)
+        code, status = _DENIED_CODES.get(service, ("AccessDeniedException", 400))
+        _, headers, body = self.serialized(ActionResult(_emulator_error(code, refused)))
+        headers, body = self._enrich_response(headers, body)
+        return status, headers, body
+
+    p.set(BaseResponse, "call_action", call_action)

@@ -79,3 +79,9 @@ def powertools(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def not_json(event: Any, context: Any) -> Any:
     return {1, 2}
+
+
+def call_ec2(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Make one EC2 call, named by the event (patch 42's canary)."""
+    getattr(boto3.client("ec2"), str(event["action"]))()
+    return {"ok": True}

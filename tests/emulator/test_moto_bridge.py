@@ -72,12 +72,20 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
-def role_arn() -> str:
+ANYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+def role_arn(name: str = "canary", policy: dict[str, Any] | None = ANYTHING) -> str:
+    """A role for the canaries' functions; by default it may call anything: they test the bridge,
+    not IAM (patch 42 authorizes every call a function makes against its role)."""
     iam = client("iam")
     try:
-        return str(iam.get_role(RoleName="canary")["Role"]["Arn"])
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
     except ClientError:
-        return str(iam.create_role(RoleName="canary", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+        arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+        if policy is not None:
+            iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
+        return arn
 
 
 def make_function(name: str, handler: str) -> str:
@@ -2378,3 +2386,33 @@ def test_a_resource_whose_condition_is_false_is_neither_created_nor_listed(hooks
     assert [r["LogicalResourceId"] for r in listed] == ["Queue"]
     summaries = cloudformation.list_stack_resources(StackName="conditioned")["StackResourceSummaries"]
     assert [r["LogicalResourceId"] for r in summaries] == ["Queue"]
+
+
+# --------------------------------------------------------------------------------------------------
+# 42. Every call a Lambda step makes is authorized against the step's role
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.refusals_expected
+def test_a_functions_call_is_refused_as_aws_refuses_it_when_its_role_lacks_the_permission(hooks: BridgeHooks) -> None:
+    describe_only = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"}],
+    }
+    fn = client("lambda").create_function(
+        FunctionName="describer",
+        Runtime="python3.11",
+        Role=role_arn("describer", describe_only),
+        Handler="tests.emulator.sample_handlers.call_ec2",
+        Code={"ZipFile": _zip()},
+    )["FunctionName"]
+
+    def invoke(action: str) -> dict[str, Any]:
+        payload = client("lambda").invoke(FunctionName=fn, Payload=json.dumps({"action": action}))["Payload"].read()
+        return dict(json.loads(payload))
+
+    assert invoke("describe_instances") == {"ok": True}
+    refused = invoke("describe_vpcs")
+    assert "UnauthorizedOperation" in refused["errorMessage"]
+    assert "is not authorized to perform ec2:DescribeVpcs on *" in refused["errorMessage"]
+    assert moto_bridge.denials == [refused["errorMessage"].split(": ", 1)[1]]

@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from handlers.core.record import AppState
 from rms_hooks import fault_notifier
 from swr.emulator import Emulator
@@ -388,3 +390,57 @@ def test_an_alarm_event_that_is_no_fresh_transition_is_refused(emulator: Emulato
     assert refused["decision"] == "ignore"
     assert f"alarm {alarm} was ALARM already: not a fresh transition" in refused["reason"]
     assert_unchanged(emulator)
+
+
+# --- every step call checked against the step's role (bridge patch 42) ---------------------------
+def _without_statement(emu: Emulator, policy_hint: str, action: str) -> None:
+    """Remove the statement granting ``action`` from the step policy whose name has ``policy_hint``."""
+    iam = emu.boto3_client("iam")
+    for role in iam.list_roles()["Roles"]:
+        for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+            if policy_hint in name:
+                document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+                kept = [s for s in document["Statement"] if action not in json.dumps(s.get("Action"))]
+                assert len(kept) < len(document["Statement"])
+                iam.put_role_policy(
+                    RoleName=role["RoleName"],
+                    PolicyName=name,
+                    PolicyDocument=json.dumps(document | {"Statement": kept}),
+                )
+                return
+    for policy in iam.list_policies(Scope="Local")["Policies"]:
+        if policy_hint in policy["PolicyName"]:
+            version = iam.get_policy(PolicyArn=policy["Arn"])["Policy"]["DefaultVersionId"]
+            document = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=version)["PolicyVersion"]["Document"]
+            kept = [s for s in document["Statement"] if action not in json.dumps(s.get("Action"))]
+            assert len(kept) < len(document["Statement"])
+            iam.create_policy_version(
+                PolicyArn=policy["Arn"], PolicyDocument=json.dumps(document | {"Statement": kept}), SetAsDefault=True
+            )
+            return
+    raise AssertionError(f"no step policy {policy_hint}")
+
+
+@pytest.mark.refusals_expected
+@pytest.mark.parametrize(
+    ("policy", "action", "recovers"),
+    [
+        # The fence has other means (the deny entries, the power-off): the failover still recovers,
+        # and the refused deregistration is in the fence's record of what failed.
+        ("FenceInstancePolicy", "elasticloadbalancing:DeregisterTargets", True),
+        ("launch-replacement", "iam:PassRole", False),
+        ("finalise-failover", "ec2:DescribeInstances", False),
+    ],
+)
+def test_a_statement_removed_from_a_step_policy_is_refused_at_that_call(policy: str, action: str, recovers: bool):
+    from swr.emulator import moto_bridge
+
+    with Emulator.for_scenario("rms-fault") as emu:
+        _without_statement(emu, policy, action)
+        emu.inject("rms-fault")
+        report = emu.report(emu.wait_for_failover())
+        refused = list(moto_bridge.denials)
+
+    assert refused and all(f"not authorized to perform {action}" in r for r in refused)
+    assert (report["outcome"] == "recovered") is recovers
+    assert report["invariant_violations"] == []
