@@ -140,11 +140,20 @@ def run_seed(seed: int, histories: bool = True) -> SeedResult:
     histories (only a replay reads them)."""
     plan = Plan.from_seed(seed)
     result = SeedResult(seed, plan.describe(), plan.scenario, plan.band, plan.recoverable)
+    try:
+        _run(seed, plan, result, histories)
+    except Exception as error:  # a broken run is a finding with its replay command, not the end of the campaign
+        result.violations.append(f"the run raised {type(error).__name__}: {str(error)[:300]}")
+    return result
+
+
+def _run(seed: int, plan: Plan, result: SeedResult, histories: bool) -> None:
     with Emulator.for_scenario(plan.scenario, seed=seed) as emu:
         mailbox = _subscribe_mailbox(emu)
         triggers = _Triggers(emu)
         _arm(emu, plan, triggers)
-        emu.inject(plan.scenario)
+        with emu.faults.internal():  # the harness's own reads (the current instance) are not swr's
+            emu.inject(plan.scenario)
         _drive(emu, plan, triggers)
         if not emu.wait_until(lambda: bool(emu.executions()), DETECTION_LIMIT, poll=5.0):
             result.violations.append(f"the fault started no execution within {DETECTION_LIMIT:.0f} s")
@@ -156,7 +165,6 @@ def run_seed(seed: int, histories: bool = True) -> SeedResult:
             _judge(emu, plan, result, _drain(emu, mailbox))
         if histories:
             result.histories = _histories(emu)
-    return result
 
 
 # --- arming the plan -------------------------------------------------------------------------

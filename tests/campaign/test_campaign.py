@@ -10,6 +10,8 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
+import pytest
+
 from swr.emulator.campaign import Plan, SeedResult, replay_command, run_seed
 
 SEEDS = range(1, 1 + int(os.environ.get("SWR_CAMPAIGN_SEEDS", "24")))
@@ -47,3 +49,15 @@ def test_a_seed_replays_to_the_same_histories() -> None:
 
     assert first.plan == second.plan and first.outcomes == second.outcomes
     assert first.histories and first.histories == second.histories
+
+
+def test_a_run_that_breaks_is_reported_with_its_seed_and_the_campaign_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from swr.emulator import campaign
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("the harness tripped")
+
+    monkeypatch.setattr(campaign, "_run", broken)
+    result = run_seed(7, histories=False)
+    assert result.violations == ["the run raised RuntimeError: the harness tripped"]
+    assert result.outcome == "VIOLATION" and replay_command(7).endswith("--seed 7 --verbose")
