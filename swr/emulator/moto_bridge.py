@@ -3623,6 +3623,8 @@ def _patch_cloudformation_conditioned_out(p: _Patches) -> None:
 # --------------------------------------------------------------------------------------------------
 # 42. Every call a Lambda step makes is authorized against the step's role
 # --------------------------------------------------------------------------------------------------
+# Request parameters arrive parsed by moto from the botocore model: member names (InstanceIds,
+# Resources, Groups, SecurityGroupIds, ...), not the query protocol's (InstanceId.1).
 # A step's handler runs on its own thread (patch 1), so each call it makes knows the function, and
 # the function its role. The call is authorized as IAM would: each action the request needs (some
 # need several: RunInstances is authorized per resource it touches, plus iam:PassRole), on the
@@ -3691,9 +3693,9 @@ def _ec2_resource(backend: Any, region: str, account: str, resource_id: str) -> 
 
 def _tag_specs(params: dict[str, Any], kind: str) -> dict[str, str]:
     tags: dict[str, str] = {}
-    for spec in params.get("TagSpecifications") or params.get("TagSpecification") or []:
+    for spec in params.get("TagSpecifications") or []:
         if spec.get("ResourceType") == kind:
-            for tag in spec.get("Tags") or spec.get("Tag") or []:
+            for tag in spec.get("Tags") or []:
                 tags[str(tag["Key"])] = str(tag.get("Value", ""))
     return tags
 
@@ -3713,11 +3715,11 @@ def _ec2_authorizations(action: str, params: dict[str, Any], region: str, accoun
     if action.startswith("Describe"):
         return [(iam_action, "*", {})]
     if action in ("TerminateInstances", "StopInstances"):
-        return [(iam_action, *_ec2_resource(backend, region, account, i)) for i in _listed(params, "InstanceId")]
+        return [(iam_action, *_ec2_resource(backend, region, account, i)) for i in _listed(params, "InstanceIds")]
     if action == "CreateTags":
-        tags = {str(t["Key"]): str(t.get("Value", "")) for t in _listed(params, "Tag")}
+        tags = {str(t["Key"]): str(t.get("Value", "")) for t in _listed(params, "Tags")}
         found = []
-        for resource_id in _listed(params, "ResourceId"):
+        for resource_id in _listed(params, "Resources"):
             arn, context = _ec2_resource(backend, region, account, resource_id)
             context |= _tag_context("aws:RequestTag", tags) | {"aws:tagkeys": list(tags)}
             found.append((iam_action, arn, context))
@@ -3729,7 +3731,7 @@ def _ec2_authorizations(action: str, params: dict[str, Any], region: str, accoun
     if action == "ModifyNetworkInterfaceAttribute":
         eni = str(params["NetworkInterfaceId"])
         found = [(iam_action, *_ec2_resource(backend, region, account, eni))]
-        groups = [g for g in _listed(params, "SecurityGroupId") if isinstance(g, str)]
+        groups = [g for g in _listed(params, "Groups") if isinstance(g, str)]
         found += [(iam_action, *_ec2_resource(backend, region, account, g)) for g in groups]
         return found
     if action == "RunInstances":
@@ -3742,7 +3744,7 @@ def _run_instances_authorizations(
 ) -> list[Authorization]:
     found: list[Authorization] = []
     tokens = str(((params.get("MetadataOptions") or {}).get("HttpTokens")) or "optional")
-    mappings = _listed(params, "BlockDeviceMapping") or _listed(params, "BlockDeviceMappings")
+    mappings = _listed(params, "BlockDeviceMappings")
     encrypted = bool(mappings) and all(
         str((m.get("Ebs") or {}).get("Encrypted", "")).lower() == "true" for m in mappings
     )
@@ -3767,7 +3769,7 @@ def _run_instances_authorizations(
     touched = [str(params["ImageId"])]
     if params.get("SubnetId"):
         touched.append(str(params["SubnetId"]))
-    touched += [str(g) for g in _listed(params, "SecurityGroupId")]
+    touched += [str(g) for g in _listed(params, "SecurityGroupIds")]
     found += [("ec2:RunInstances", *_ec2_resource(backend, region, account, r)) for r in touched]
     if params.get("KeyName"):
         found.append(("ec2:RunInstances", _arn("ec2", region, account, f"key-pair/{params['KeyName']}"), {}))
