@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
 import boto3
@@ -30,10 +29,23 @@ THROTTLING_CODES = frozenset(
 UNAVAILABLE_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
 
 
-@cache
-def client(service: Any) -> Any:
-    attempts = get_settings().sdk_max_attempts
-    return boto3.client(service, config=Config(retries={"mode": "standard", "total_max_attempts": attempts}))
+_clients: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """One client per service for the process (on AWS, a Lambda execution environment's life)."""
+    made = _clients.get(service)
+    if made is None:
+        attempts = get_settings().sdk_max_attempts
+        config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
+        made = _clients[service] = boto3.client(service, config=config)  # type: ignore[call-overload]
+    return made
+
+
+def clients() -> dict[str, Any]:
+    """The clients made so far, by service: a host that runs the steps (the emulator) may keep
+    them for its next run, or forget them (``clear()``) when settings change."""
+    return _clients
 
 
 def error_code(error: ClientError) -> str:

@@ -119,6 +119,8 @@ class FenceReport(_Step):
     confirmed: bool = False
     confirmed_at: datetime | None = None
     rounds: int = 0
+    impaired_rounds: int = 0  # rounds in a row in which AWS did not answer about an instance
+    next_round_in: int = 5  # seconds WaitForFence waits before the next round
 
 
 class Replacement(_Step):

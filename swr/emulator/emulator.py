@@ -80,6 +80,40 @@ def _driver_client(service: str, region: str) -> Any:
     return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
+# The steps' clients, by the environment they were made in: creating them costs ~0.1 s per run.
+_STEP_CLIENTS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _make_step_clients(environment: tuple[Any, ...]) -> None:
+    """The steps' clients as new: kept from an earlier run in the same environment (with their
+    standard-mode retry quota full again, as a new client's is: what an earlier run spent must not
+    change how this one's calls are retried), or made now."""
+    kept = _STEP_CLIENTS.get(environment)
+    if kept is None:
+        _STEP_CLIENTS[environment] = {service: handler_aws.client(service) for service in HANDLER_SERVICES}
+        return
+    for made in kept.values():
+        _refill_retry_quota(made)
+    handler_aws.clients().update(kept)
+
+
+def _refill_retry_quota(made: Any) -> None:
+    from botocore.retries.quota import RetryQuota
+    from botocore.retries.standard import RetryQuotaChecker
+
+    emitter = getattr(made.meta.events, "_emitter", made.meta.events)
+    service = made.meta.service_model.service_id.hyphenize()
+    checkers = [
+        h.__self__
+        for h in emitter._handlers.prefix_search(f"after-call.{service}")
+        if isinstance(getattr(h, "__self__", None), RetryQuotaChecker)
+    ]
+    if len(checkers) != 1:
+        raise RuntimeError(f"botocore moved: no single retry quota on the {service} client ({checkers})")
+    checkers[0]._quota = RetryQuota()
+    checkers[0]._last_amount_acquired = None
+
+
 class Emulator:
     def __init__(
         self,
@@ -142,7 +176,7 @@ class Emulator:
             }
         )
         get_settings.cache_clear()
-        handler_aws.client.cache_clear()
+        handler_aws.clients().clear()
         handler_clock.set_source(self.clock.now)
         self._route_handler_logs()
         scheduler = self.clock.scheduler
@@ -179,7 +213,7 @@ class Emulator:
         moto_bridge.stop_server()
         moto_bridge.stop()
         handler_clock.reset_source()
-        handler_aws.client.cache_clear()
+        handler_aws.clients().clear()
         get_settings.cache_clear()
         for key, value in self._saved_env.items():
             if value is None:
@@ -255,11 +289,8 @@ class Emulator:
 
     # --- waiting and reporting ---------------------------------------------------------
     def executions(self) -> list[dict[str, Any]]:
-        sfn = self.boto3_client("stepfunctions")
-        found: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn):
-            found.extend(page["executions"])
-        return sorted(found, key=lambda e: e["startDate"])
+        """The state machine's executions, oldest first, as ListExecutions gives them."""
+        return sorted(moto_bridge.execution_list(self.state_machine_arn), key=lambda e: e["startDate"])
 
     def sleep(self, simulated_seconds: float) -> None:
         """Let the world move on (the driver waits; in virtual time, nothing else moves while it
@@ -320,8 +351,7 @@ class Emulator:
         return self._failover_verdicts[arn]
 
     def _admitted(self, arn: str) -> bool:
-        sfn = self.boto3_client("stepfunctions")
-        for event in sfn.get_execution_history(executionArn=arn, maxResults=20)["events"]:
+        for event in moto_bridge.execution_events(arn)[:20]:
             details = event.get("lambdaFunctionSucceededEventDetails") or event.get("taskSucceededEventDetails")
             if details is not None:  # the first task to succeed is Admit
                 return bool(json.loads(details.get("output") or "{}").get("decision") == "proceed")
@@ -438,8 +468,7 @@ class Emulator:
             # matters, in the functions' environment.
             self._environment(built.function_environment)
             get_settings.cache_clear()
-            for service in HANDLER_SERVICES:
-                handler_aws.client(service)
+            _make_step_clients((self.region, *sorted(built.function_environment.items())))
         self.simulation.start()
 
     def _world_key(self) -> tuple[Any, ...]:

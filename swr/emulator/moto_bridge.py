@@ -114,6 +114,9 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     patch 23's evaluator (the resource ARNs and condition keys AWS would use); a refused call fails
     as AWS fails it and is listed in ``denials``. moto enforces no IAM on its own. Not yet for the
     interpreter, EventBridge deliveries, the instance side or the command line.
+43. DynamoDB item results (GetItem, PutItem, Query, ...) are written as JSON directly rather than
+    member by member through moto's model-driven serializer; results holding bytes or datetimes
+    still go through moto's. The response a client parses is the same.
 """
 
 from __future__ import annotations
@@ -522,6 +525,33 @@ def _stop_running_executions() -> None:
             LOG.warning("could not stop execution %s", getattr(execution, "exec_arn", "?"), exc_info=True)
 
 
+def execution_list(state_machine_arn: str) -> list[dict[str, Any]]:
+    """What ListExecutions answers for the state machine, read from the backend: the drivers
+    poll it every few simulated seconds, and a request would serialize every execution each time."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backends: list[Any] = [b for _, _, b in stepfunctions_parser_backends.iter_backends()]
+    for backend in backends:
+        machine = next((m for m in backend.state_machines if m.arn == state_machine_arn), None)
+        if machine is not None:
+            listed = [dict(e.to_execution_list_item()) for e in list(machine.executions)]
+            return [{**item, "status": str(getattr(item["status"], "value", item["status"]))} for item in listed]
+    return []
+
+
+def execution_events(execution_arn: str) -> list[dict[str, Any]]:
+    """What GetExecutionHistory answers for the execution, read from the backend."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backends: list[Any] = [b for _, _, b in stepfunctions_parser_backends.iter_backends()]
+    for backend in backends:
+        for machine in backend.state_machines:
+            for execution in list(machine.executions):
+                if execution.exec_arn == execution_arn:
+                    return [dict(e) for e in execution.to_history_output()["events"]]
+    return []
+
+
 def _join_execution_threads(timeout: float) -> None:
     """Wait for the interpreter's threads of stopped executions: one in the middle of a Lambda
     invocation finishes that call first, and must not make it in the next emulator's world."""
@@ -582,6 +612,7 @@ def _install_patches(p: _Patches) -> None:
     _patch_unsigned_requests(p)
     _patch_cloudformation_conditioned_out(p)
     _patch_step_authorization(p)
+    _patch_dynamodb_item_json(p)
 
 
 def _require(owner: Any, name: str, expected: Any = None) -> Any:
@@ -3477,6 +3508,9 @@ def _patch_asl_parse_cache(p: _Patches) -> None:
 _possible_keys: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
 
+_transform_of: dict[tuple[int, int, str], Any] = {}  # (a class's transformer table, its size, key path)
+
+
 def _patch_serializer_alias_cache(p: _Patches) -> None:
     from moto.core import serialize
     from moto.core.utils import get_value
@@ -3516,11 +3550,19 @@ def _patch_serializer_alias_cache(p: _Patches) -> None:
         if possible is None:
             possible = _possible_keys[key] = tuple(self.get_possible_keys(context))
         value = pick(context.obj, possible)
+        transformers = self.response_transformers
+        if not transformers:
+            return value
+        # The first transform whose path ends the member's key path, found once per path (EC2's
+        # table is long, and a DescribeInstances response has thousands of members).
         key_path = f"{context.key_path}.{context.key}"
-        for transform_path, transform in self.response_transformers.items():
-            if key_path.endswith(transform_path):
-                return transform(value)
-        return value
+        found_key = (id(transformers), len(transformers), key_path)  # class tables; one grows at run time
+        found = _transform_of.get(found_key, missing)
+        if found is missing:
+            found = _transform_of[found_key] = next(
+                (t for path, t in transformers.items() if key_path.endswith(path)), None
+            )
+        return found(value) if found is not None else value
 
     def fast_get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
         # A known member, for a picker without transforms, needs no context (nor its key path).
@@ -3943,3 +3985,42 @@ def _patch_step_authorization(p: _Patches) -> None:
         return status, headers, body
 
     p.set(BaseResponse, "call_action", call_action)
+
+
+# --------------------------------------------------------------------------------------------------
+# 43. DynamoDB item results are written as JSON directly
+# --------------------------------------------------------------------------------------------------
+# An item result is already the wire form once moto has expanded its DynamoTypes: attribute-value
+# maps whose member names are the shape's. moto's model-driven serializer walks it member by
+# member (a record read cost more to serialize than everything else the read did). Results with
+# what JSON cannot carry as is (bytes of a B or BS value, datetimes) still go through moto's.
+
+_ITEM_OPERATIONS = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
+)
+
+
+class _NotPlainJson(Exception):
+    pass
+
+
+def _plain_json(value: Any) -> Any:
+    raise _NotPlainJson(type(value).__name__)
+
+
+def _patch_dynamodb_item_json(p: _Patches) -> None:
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoResult
+
+    original = _require(ActionResult, "execute_result")  # DynamoResult inherits it
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name not in _ITEM_OPERATIONS or not isinstance(self.result, dict):
+            return original(self, context)
+        try:
+            body = json.dumps(self.result, separators=(",", ":"), default=_plain_json)
+        except _NotPlainJson:
+            return original(self, context)
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+    p.set(DynamoResult, "execute_result", execute_result)

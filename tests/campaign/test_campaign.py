@@ -14,7 +14,7 @@ import pytest
 
 from swr.emulator.campaign import Plan, SeedResult, replay_command, run_seed
 
-SEEDS = range(1, 1 + int(os.environ.get("SWR_CAMPAIGN_SEEDS", "24")))
+SEEDS = range(1, 1 + int(os.environ.get("SWR_CAMPAIGN_SEEDS", "200")))
 
 
 def _run(seed: int) -> SeedResult:

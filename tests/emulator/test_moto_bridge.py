@@ -2416,3 +2416,53 @@ def test_a_functions_call_is_refused_as_aws_refuses_it_when_its_role_lacks_the_p
     assert "UnauthorizedOperation" in refused["errorMessage"]
     assert "is not authorized to perform ec2:DescribeVpcs on *" in refused["errorMessage"]
     assert moto_bridge.denials == [refused["errorMessage"].split(": ", 1)[1]]
+
+
+# --------------------------------------------------------------------------------------------------
+# 43. DynamoDB item results written as JSON directly
+# --------------------------------------------------------------------------------------------------
+
+
+def _item_responses() -> list[Any]:
+    dynamodb = client("dynamodb")
+    key = {"app": {"S": "plain"}}
+    return [
+        dynamodb.get_item(TableName="aliases", Key=key, ConsistentRead=True),
+        dynamodb.get_item(TableName="aliases", Key={"app": {"S": "app_demo"}}),  # holds bytes
+        dynamodb.get_item(TableName="aliases", Key={"app": {"S": "nobody"}}),
+        dynamodb.query(
+            TableName="aliases", KeyConditionExpression="app = :a", ExpressionAttributeValues={":a": {"S": "plain"}}
+        ),
+        dynamodb.scan(TableName="aliases"),
+        dynamodb.update_item(
+            TableName="aliases",
+            Key=key,
+            UpdateExpression="SET n = n + :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        ),
+        dynamodb.put_item(
+            TableName="aliases",
+            Item={**key, "n": {"N": "0"}, "flag": {"BOOL": False}, "tags": {"SS": ["a"]}, "m": {"M": {}}},
+            ReturnValues="ALL_OLD",
+        ),
+    ]
+
+
+def test_dynamodb_item_results_parse_the_same_as_through_motos_serializer(hooks: BridgeHooks) -> None:
+    from moto.dynamodb.responses import DynamoResult
+
+    _world_of_every_shape()
+    seed = {"app": {"S": "plain"}, "n": {"N": "0"}, "flag": {"BOOL": False}, "tags": {"SS": ["a"]}, "m": {"M": {}}}
+    client("dynamodb").put_item(TableName="aliases", Item=seed)
+    direct = [_strip_request_ids(r) for r in _item_responses()]
+
+    patched = vars(DynamoResult)["execute_result"]
+    del DynamoResult.execute_result  # moto's own, inherited from ActionResult
+    try:
+        client("dynamodb").put_item(TableName="aliases", Item=seed)
+        through_moto = [_strip_request_ids(r) for r in _item_responses()]
+    finally:
+        DynamoResult.execute_result = patched  # type: ignore[method-assign]
+    assert direct == through_moto
+    assert direct[0]["Item"]["n"] == {"N": "0"} and direct[1]["Item"]["b"] == {"B": b"\x00\x01"}

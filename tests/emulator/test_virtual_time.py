@@ -256,3 +256,24 @@ def test_a_replacement_boots_its_os_after_it_is_running_and_only_then_starts_the
 
     assert running - at("launched in ap-northeast-1c (generation 1)") == latency.pending_to_running
     assert started - running == latency.os_boot + latency.efs_mount + latency.workload_start
+
+
+def test_a_run_starts_with_step_clients_whose_retry_quota_is_full_whatever_the_last_run_spent() -> None:
+    # The steps' clients are kept from run to run (fast worlds); a standard-mode client's retry
+    # quota carries over from call to call, so a kept one must start as a new one would.
+    from botocore.retries.quota import RetryQuota
+
+    from handlers.core import aws
+
+    def quota(service: str) -> RetryQuota:
+        made = aws.client(service)
+        handlers = made.meta.events._emitter._handlers.prefix_search(f"after-call.{service}")
+        return next(h.__self__._quota for h in handlers if hasattr(h.__self__, "_quota"))
+
+    with Emulator.for_scenario("rms-fault"):
+        spent = quota("dynamodb")
+        assert spent.acquire(RetryQuota.INITIAL_CAPACITY - 5)
+        kept = aws.client("dynamodb")
+    with Emulator.for_scenario("rms-fault"):
+        assert aws.client("dynamodb") is kept
+        assert quota("dynamodb").available_capacity == RetryQuota.INITIAL_CAPACITY

@@ -25,7 +25,7 @@ def aws_mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
-    aws.client.cache_clear()
+    aws.clients().clear()
     with mock_aws():
         boto3.client("dynamodb").create_table(
             TableName=TABLE,
@@ -34,7 +34,7 @@ def aws_mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             BillingMode="PAY_PER_REQUEST",
         )
         yield
-    aws.client.cache_clear()
+    aws.clients().clear()
     get_settings.cache_clear()
     clock.reset_source()
 

@@ -29,6 +29,9 @@ from handlers.core.record import AppRecord, Fence
 from handlers.core.record_store import RecordStore
 from handlers.core.steps import FenceInput, FenceReport, InstanceCut, PathCut
 
+ROUND_SECONDS = 5
+MAX_ROUND_SECONDS = 30
+
 
 def confirm(request: FenceInput, store: RecordStore) -> FenceReport:
     record = lease.require(store.get(request.app), request.execution)
@@ -43,6 +46,10 @@ def confirm(request: FenceInput, store: RecordStore) -> FenceReport:
             for i in request.plan.to_fence
         ]
     rounds = (request.fence.rounds if request.fence else 0) + 1
+    impaired = any(c.state == "unknown" for c in cuts) or any(
+        (fence := record.fence_of(i)) is not None and fence.unanswered for i in request.plan.to_fence
+    )
+    impaired_rounds = (request.fence.impaired_rounds if request.fence else 0) + 1 if impaired else 0
     if all(c.cut for c in cuts):
         now = clock.now()
 
@@ -59,7 +66,26 @@ def confirm(request: FenceInput, store: RecordStore) -> FenceReport:
     late = [c for c in cuts if not c.cut and _past_deadline(record, c.instance_id)]
     if late:
         raise FenceNotConfirmed(_cause(record, late))
-    return FenceReport(instances=cuts, confirmed=False, rounds=rounds)
+    return FenceReport(
+        instances=cuts,
+        confirmed=False,
+        rounds=rounds,
+        impaired_rounds=impaired_rounds,
+        next_round_in=next_round_in(impaired_rounds),
+    )
+
+
+def next_round_in(impaired_rounds: int) -> int:
+    """Seconds until the next round: every 5 s while AWS answers (or after one round it did
+    not), then twice as long per round it still does not, up to 30 s. Each round calls an API that
+    is not answering about the instance (its AZ impaired) several times over; AWS Well-Architected
+    REL05-BP03 ("uncontrolled retries turn a small impairment into a large one") asks for
+    exponential backoff. No jitter: one execution per application runs this loop, so rounds of
+    different clients do not fall into step. The deadline is unchanged: it is counted from the
+    fence's start, not in rounds."""
+    if impaired_rounds <= 1:
+        return ROUND_SECONDS
+    return int(min(MAX_ROUND_SECONDS, ROUND_SECONDS * 2 ** (impaired_rounds - 1)))
 
 
 def _judge(

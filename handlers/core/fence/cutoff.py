@@ -58,17 +58,25 @@ def _cut_off(
         if known is not None:  # an operator's confirmation came before swr read the instance
             fence = fence.model_copy(update={"operator": known.operator, "started_at": known.started_at})
     round_ = CutOff(instance_id=instance_id, state=state)
-    fence = fence.model_copy(update={"instance_state": state, "attempts": []})
+    fence = fence.model_copy(update={"instance_state": state})
     if instance is None or state == "terminated":
         round_.done.append(f"{instance_id} is {state}: nothing left to cut")
-        _save(store, request, fence)
+        _save(store, request, fence.model_copy(update={"attempts": []}), known)
         return round_
 
     # Written before anything is made, so that it can be undone whatever happens next.
     fence, acls = _plan(fence, instance_id, targets, round_)
-    _save(store, request, fence)
+    stored = known
+    if known is None or fence.model_copy(update={"instance_state": known.instance_state}) != known:
+        _save(store, request, fence, known)
+        stored = fence
 
-    _try(round_, fence, f"tag {instance_id} as fenced", lambda: instances.tag_fenced(instance_id, request.execution))
+    if instances.fenced_by(instance) == request.execution:
+        round_.done.append(f"{instance_id} is tagged as fenced by this failover")
+    else:
+        _try(
+            round_, fence, f"tag {instance_id} as fenced", lambda: instances.tag_fenced(instance_id, request.execution)
+        )
     _try(
         round_,
         fence,
@@ -93,8 +101,7 @@ def _cut_off(
         if isolated is True:
             fence = fence.model_copy(update={"isolated_at": clock.now()})
     fence = _power_off(fence, instance_id, state, round_)
-    fence = fence.model_copy(update={"attempts": list(round_.problems)})
-    _save(store, request, fence)
+    _save(store, request, fence.model_copy(update={"attempts": list(round_.problems)}), stored)
     return round_
 
 
@@ -236,7 +243,11 @@ def _try(round_: CutOff, fence: Fence, what: str, action: Any) -> Any:
     return result
 
 
-def _save(store: RecordStore, request: FenceInput, fence: Fence) -> None:
+def _save(store: RecordStore, request: FenceInput, fence: Fence, stored: Fence | None) -> None:
+    """Write the fence to the record under the lease, unless the record already holds it as is."""
+    if fence == stored:
+        return
+
     def put(record: AppRecord) -> None:
         record.fences = [f for f in record.fences if f.instance_id != fence.instance_id] + [fence]
 

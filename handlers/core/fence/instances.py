@@ -60,6 +60,11 @@ def addresses(instance: dict[str, Any]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(ipv4)), list(dict.fromkeys(ipv6))
 
 
+def fenced_by(instance: dict[str, Any]) -> str | None:
+    """The execution named by the instance's fenced-by tag, if it carries one."""
+    return next((str(t["Value"]) for t in instance.get("Tags", []) if t.get("Key") == FENCED_BY_TAG), None)
+
+
 def tag_fenced(instance_id: str, execution: str) -> None:
     with api_call(f"tag {instance_id} as fenced"):
         client("ec2").create_tags(Resources=[instance_id], Tags=[{"Key": FENCED_BY_TAG, "Value": execution}])
