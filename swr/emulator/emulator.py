@@ -14,7 +14,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -153,6 +153,7 @@ class Emulator:
         self.fault_injected_at: float | None = None
         self.scenario: str | None = None
         self._clients: dict[str, Any] = {}
+        self._instance_role: str | None = None
         self._failover_verdicts: dict[str, bool] = {}
         self._saved_env: dict[str, str | None] = {}
         self._log_stream: TextIO | None = None
@@ -285,7 +286,33 @@ class Emulator:
             fault_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)),  # seeded: replayable
             generation=primary.generation,  # what IMDS gives the notifier: the instance's swr:generation tag
         )
-        fault_notifier.publish(self.boto3_client("events"), entry)
+        with self.instance_credentials(primary):
+            fault_notifier.publish(self.boto3_client("events"), entry)
+
+    def instance_credentials(self, instance: SimInstance) -> AbstractContextManager[None]:
+        """Calls made inside are made with the instance profile's role, from the instance: through
+        the stack's VPC endpoints, from its VPC and private address (the global condition keys an
+        instance's credentials carry; IAM User Guide, "AWS global condition context keys")."""
+        assert self.world is not None
+        account = self.world.instance_profile_arn.split(":")[4]
+        arn = f"arn:aws:ec2:{self.region}:{account}:instance/{instance.instance_id}"
+        context = {
+            "aws:SourceVpc": [self.world.vpc_id],
+            "aws:VpcSourceIp": [instance.address],
+            "aws:EC2InstanceSourceVPC": [self.world.vpc_id],
+            "aws:EC2InstanceSourcePrivateIPv4": [instance.address],
+            "ec2:SourceInstanceARN": [arn],
+            "aws:ViaAWSService": ["false"],
+        }
+        return moto_bridge.acting_as(self._instance_role_arn(), context)
+
+    def _instance_role_arn(self) -> str:
+        if self._instance_role is None:
+            assert self.world is not None
+            name = self.world.instance_profile_arn.rsplit("/", 1)[-1]
+            profile = self.boto3_client("iam").get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+            self._instance_role = str(profile["Roles"][0]["Arn"])
+        return self._instance_role
 
     # --- waiting and reporting ---------------------------------------------------------
     def executions(self) -> list[dict[str, Any]]:
@@ -541,7 +568,8 @@ class Emulator:
             sleep=sim.sleep,
             clock=self.clock.now,
         )
-        return str(gate.run())
+        with self.instance_credentials(instance):
+            return str(gate.run())
 
     def _target_health(self, instance_id: str) -> str:
         assert self.world is not None

@@ -81,11 +81,12 @@ class FaultPlan:
 
     @contextmanager
     def internal(self) -> Iterator[None]:
-        """The emulator's own bookkeeping calls are never faulted."""
+        """The emulator's own bookkeeping calls are never faulted, nor authorized as a caller."""
         previous = getattr(_internal, "active", False)
         _internal.active = True
         try:
-            yield
+            with moto_bridge.as_emulator():
+                yield
         finally:
             _internal.active = previous
 

@@ -110,10 +110,15 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
 41. A resource whose Condition is false is not a stack resource: moto lists it, with no logical
     id or type, in DescribeStackResources and ListStackResources (CloudFormation creates and
     lists none).
-42. Every call a Lambda step's handler makes is authorized against the function's role with
-    patch 23's evaluator (the resource ARNs and condition keys AWS would use); a refused call fails
-    as AWS fails it and is listed in ``denials``. moto enforces no IAM on its own. Not yet for the
-    interpreter, EventBridge deliveries, the instance side or the command line.
+42. Every call made with a role's credentials is authorized against that role with patch 23's
+    evaluator (the resource ARNs and condition keys AWS would use); a refused call fails as AWS
+    fails it and is listed in ``denials``. moto enforces no IAM on its own. The callers: a Lambda
+    step's handler (the function's role), the interpreter's Lambda invokes and SDK integrations
+    (the state machine's role), EventBridge deliveries (a target's role, or a function's resource
+    policy; refused deliveries go to the dead-letter queue), and whatever runs inside
+    :func:`acting_as` (the emulator's instances: the instance profile's role with the VPC, address
+    and instance its credentials are used from). Not the drivers and the command line (an
+    operator's own credentials), nor the emulator's bookkeeping (:func:`as_emulator`).
 43. DynamoDB item results (GetItem, PutItem, Query, ...) are written as JSON directly rather than
     member by member through moto's model-driven serializer; results holding bytes or datetimes
     still go through moto's. The response a client parses is the same.
@@ -156,7 +161,9 @@ __all__ = [
     "BridgeHooks",
     "LambdaContext",
     "WarpedEvent",
+    "acting_as",
     "as_aws_service",
+    "as_emulator",
     "instance_state",
     "registered_targets",
     "reseed",
@@ -693,6 +700,21 @@ def _error_payload(error_type: str, message: str, request_id: str, stack: list[s
 
 _environment_lock = threading.Lock()
 _invocation = threading.local()  # .function: the function whose handler runs on this thread
+_principal = threading.local()  # .current: (role ARN, condition context) this thread's calls are made as
+
+
+@contextmanager
+def acting_as(role_arn: str, context: dict[str, list[str]] | None = None) -> Iterator[None]:
+    """The calls this thread makes inside are made with ``role_arn``'s credentials: patch 42
+    authorizes each against the role, with ``context``'s global condition keys (for an instance's
+    credentials: the VPC, address and instance they are used from). Nests: a Lambda the
+    interpreter invokes acts as its own role, then the interpreter again."""
+    saved = getattr(_principal, "current", None)
+    _principal.current = (role_arn, {k.lower(): list(v) for k, v in (context or {}).items()})
+    try:
+        yield
+    finally:
+        _principal.current = saved
 
 
 def _apply_environment(fn: Any) -> None:
@@ -706,7 +728,8 @@ def _apply_environment(fn: Any) -> None:
                 bridge.saved_env.setdefault(key, os.environ.get(key))
         os.environ.update(changed)
     if changed and bridge is not None:
-        bridge.hooks.on_function_environment()
+        with as_emulator():  # the emulator's bookkeeping, not the caller's (the interpreter's) call
+            bridge.hooks.on_function_environment()
 
 
 def _run_handler(fn: Any, event: Any) -> tuple[bytes, bool]:
@@ -719,7 +742,8 @@ def _run_handler(fn: Any, event: Any) -> tuple[bytes, bool]:
         return _error_payload(e.error_type, str(e), context.aws_request_id, []), True
     _invocation.function = fn  # whose log an EMF document is written to (patch 24)
     try:
-        result = handler(event, context)
+        with acting_as(str(fn.role)):
+            result = handler(event, context)
     except Exception as e:  # the runtime reports any handler exception as an Unhandled error
         tb = e.__traceback__.tb_next if e.__traceback__ else None  # from the handler down, like AWS
         stack = traceback.format_list(traceback.extract_tb(tb))
@@ -921,6 +945,18 @@ def _deliver(rule_arn: str, target: dict[str, Any], message: dict[str, Any], tra
     if service == "states":
         from moto.stepfunctions.responses import get_backend
 
+        # EventBridge starts the execution with the target's role (patch 42's evaluator).
+        refused = _authorize(
+            str(target.get("RoleArn") or ""),
+            "stepfunctions",
+            "StartExecution",
+            {"stateMachineArn": arn},
+            region,
+            account,
+        )
+        if refused is not None or not target.get("RoleArn"):
+            denials.append(refused or f"target {arn} of {rule_arn} has no role")
+            raise _TargetRefuses(refused or f"target {arn} of {rule_arn} has no role to start it with")
         get_backend(account, region).start_execution(arn, str(_new_uuid()), payload)
     elif service == "sns":
         _publish_to_topic(rule_arn, arn, account, region, payload)
@@ -928,7 +964,52 @@ def _deliver(rule_arn: str, target: dict[str, Any], message: dict[str, Any], tra
         from moto.awslambda_simple.models import lambda_simple_backends
 
         fn = lambda_simple_backends[account][region].get_function(arn, None)
+        if not _function_policy_allows(fn, rule_arn):
+            refused = f"the resource policy of {arn} does not let events.amazonaws.com invoke it for {rule_arn}"
+            denials.append(refused)
+            raise _TargetRefuses(refused)
         _invoke_async(fn, json.loads(payload))
+
+
+class _TargetRefuses(Exception):
+    pass
+
+
+def _function_policy_allows(fn: Any, rule_arn: str) -> bool:
+    """Lambda's resource-based policy: an EventBridge rule invokes a function only when a
+    statement lets events.amazonaws.com call lambda:InvokeFunction, for this rule's ARN when
+    it names one (AWS::Lambda::Permission with SourceArn)."""
+    try:
+        policy = fn.policy.get_policy()["Policy"]
+    except Exception:  # no statement at all (moto raises its not-found)
+        return False
+    for statement in policy.get("Statement", []):
+        principal = statement.get("Principal", {})
+        services = principal.get("Service") if isinstance(principal, dict) else principal
+        actions = statement.get("Action")
+        if statement.get("Effect") != "Allow" or "events.amazonaws.com" not in _as_list(services):
+            continue
+        if not any(a in ("lambda:InvokeFunction", "lambda:*", "*") for a in _as_list(actions)):
+            continue
+        conditions = {
+            key.lower(): value
+            for test in ("ArnLike", "ArnEquals", "StringEquals", "StringLike")
+            for key, value in statement.get("Condition", {}).get(test, {}).items()
+        }
+        source = conditions.get("aws:sourcearn")
+        if source is None or any(_arn_like(rule_arn, str(s)) for s in _as_list(source)):
+            return True
+    return False
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _arn_like(arn: str, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(arn, pattern)
 
 
 _THROTTLING_CODES = ("Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded")
@@ -969,14 +1050,17 @@ def _sim_time() -> float:
 
 
 def _deliver_or_dead_letter(rule_arn: str, target: dict[str, Any], message: dict[str, Any], transform: bool) -> None:
-    """The first attempt now; retries, in simulated time, on a thread of their own."""
-    try:
-        _attempt(rule_arn, target, message, transform)
-        return
-    except _DeliveryFailed as failure:
-        if not failure.retryable:
-            _dead_letter(rule_arn, target, message, failure, "non-retryable error", 0)
+    """The first attempt now; retries, in simulated time, on a thread of their own. EventBridge
+    delivers as itself (with the target's role, or by the target's resource policy), not as the
+    caller of PutEvents, whose thread this is."""
+    with as_emulator():
+        try:
+            _attempt(rule_arn, target, message, transform)
             return
+        except _DeliveryFailed as failure:
+            if not failure.retryable:
+                _dead_letter(rule_arn, target, message, failure, "non-retryable error", 0)
+                return
     _spawn(
         _retry_delivery,
         name=f"swr-event-retry-{target.get('Id', '')}",
@@ -1467,6 +1551,25 @@ def _clear_client_cache() -> None:
         _client_creations = 0
 
 
+class _ActingClient:
+    """An interpreter client whose calls are made as the execution's role (patch 42): on AWS,
+    Step Functions calls Lambda and the SDK integrations with the state machine's role."""
+
+    def __init__(self, client: Any, role_arn: str) -> None:
+        self._client, self._role_arn = client, role_arn
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._client, name)
+        if not callable(found) or name.startswith("_"):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with acting_as(self._role_arn):
+                return found(*args, **kwargs)
+
+        return call
+
+
 def _patch_client_cache(p: _Patches) -> None:
     import sys
 
@@ -1490,7 +1593,8 @@ def _patch_client_cache(p: _Patches) -> None:
                 client = original(region=region, service=service, state_credentials=state_credentials)
                 _client_cache[key] = client
                 _client_creations += 1
-            return client
+        role_arn = getattr(state_credentials, "role_arn", None)
+        return _ActingClient(client, str(role_arn)) if role_arn else client
 
     p.set(boto_client, "boto_client_for", boto_client_for)
     for name, module in list(sys.modules.items()):
@@ -3330,6 +3434,10 @@ def availability_zone_of(resource_id: str) -> str | None:
 # a Retry on the documented names never matched and an execution AWS would retry ended at once.
 
 
+# Errors of the Lambda API that Invoke's model does not name (IAM's, the request's own).
+_UNMODELLED_LAMBDA_ERRORS = frozenset({"AccessDeniedException", "UnrecognizedClientException", "ValidationException"})
+
+
 def _patch_lambda_service_errors(p: _Patches) -> None:
     from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -3343,18 +3451,23 @@ def _patch_lambda_service_errors(p: _Patches) -> None:
         if not isinstance(ex, ClientError):
             return from_error(self, env, ex)
         error = ex.response.get("Error", {})
-        name = f"Lambda.{error.get('Code') or 'AWSLambdaException'}"
+        code = str(error.get("Code") or "")
+        cause = str(error.get("Message", ""))
+        if code in _UNMODELLED_LAMBDA_ERRORS or not code:
+            # Not an error of Invoke's model: Step Functions' SDK names it AWSLambdaException and
+            # puts the code in the cause (as AWS reported a state machine role without
+            # lambda:InvokeFunction: awslabs/aws-deployment-framework issue 460).
+            status = ex.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+            cause = f"{cause} (Service: AWSLambda; Status Code: {status}; Error Code: {code or 'Unknown'})"
+            code = "AWSLambdaException"
+        name = f"Lambda.{code}"
         return FailureEvent(
             env=env,
             error_name=CustomErrorName(name),
             event_type=HistoryEventType.LambdaFunctionFailed,
             event_details=cast(
                 EventDetails,
-                {
-                    "lambdaFunctionFailedEventDetails": LambdaFunctionFailedEventDetails(
-                        error=name, cause=str(error.get("Message", ""))
-                    )
-                },
+                {"lambdaFunctionFailedEventDetails": LambdaFunctionFailedEventDetails(error=name, cause=cause)},
             ),
         )
 
@@ -3404,13 +3517,27 @@ _aws_service = threading.local()
 
 @contextmanager
 def as_aws_service() -> Iterator[None]:
-    """Publish as AWS itself does (EC2 state changes, alarm state changes): aws.* is allowed."""
+    """Publish as AWS itself does (EC2 state changes, alarm state changes): aws.* is allowed,
+    and no caller's role is asked (patch 42)."""
     previous = getattr(_aws_service, "active", False)
     _aws_service.active = True
     try:
-        yield
+        with as_emulator():
+            yield
     finally:
         _aws_service.active = previous
+
+
+@contextmanager
+def as_emulator() -> Iterator[None]:
+    """The emulator's own calls (the simulated world's bookkeeping, the harness's reads) are made
+    under no caller's role, even on a thread that acts as one (a boot gate's)."""
+    saved = getattr(_principal, "current", None)
+    _principal.current = None
+    try:
+        yield
+    finally:
+        _principal.current = saved
 
 
 def put_events_entry_size(entry: dict[str, Any]) -> int:
@@ -3676,8 +3803,9 @@ def _patch_cloudformation_conditioned_out(p: _Patches) -> None:
 # call fails as AWS fails it: UnauthorizedOperation (EC2), AccessDenied (query protocols) or
 # AccessDeniedException. An action without a model here is refused too: a step that starts
 # calling something new fails the suite until its authorization is modelled.
-# Not enforced: the interpreter (the state machine role), EventBridge deliveries (the trigger
-# role), the instance side and the command line.
+# The principal is per thread (acting_as): a step's handler thread, the interpreter's thread for
+# its client calls, the emulator's thread while it runs an instance's hooks. EventBridge's own
+# deliveries are authorized in _deliver. Not enforced: the drivers and the command line.
 
 Authorization = tuple[str, str, dict[str, list[str]]]  # (iam action, resource ARN, context)
 denials: list[str] = []  # every refusal of this bridge, for the tests to read
@@ -3882,6 +4010,18 @@ def _service_authorizations(
         return [(f"states:{action}", str(params["executionArn"]), {})]
     if service == "stepfunctions" and action in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"):
         return [(f"states:{action}", "*", {})]  # a task token is not a resource
+    if service == "stepfunctions" and action == "StartExecution":
+        return [("states:StartExecution", str(params["stateMachineArn"]), {})]
+    if service == "cloudwatch" and action == "PutMetricData":
+        return [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": [str(params.get("Namespace", ""))]})]
+    if service == "lambda" and action == "Invoke":
+        name = str(params["FunctionName"])
+        arn = name if name.startswith("arn:") else _arn("lambda", region, account, f"function:{name}")
+        qualifier = params.get("Qualifier")
+        return [("lambda:InvokeFunction", f"{arn}:{qualifier}" if qualifier else arn, {})]
+    if service == "sqs" and action == "SendMessage":
+        queue = str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
+        return [("sqs:SendMessage", _arn("sqs", region, account, queue), {})]
     return None
 
 
@@ -3933,9 +4073,16 @@ _DENIED_CODES = {
 
 
 def _authorize(
-    role_arn: str, service: str, action: str, params: dict[str, Any], region: str, account: str
+    role_arn: str,
+    service: str,
+    action: str,
+    params: dict[str, Any],
+    region: str,
+    account: str,
+    context: dict[str, list[str]] | None = None,
 ) -> str | None:
-    """Why the role may not make this call, or None."""
+    """Why the role may not make this call (with the caller's global condition keys
+    ``context``), or None."""
     from moto.iam.models import iam_backends
 
     try:
@@ -3949,8 +4096,8 @@ def _authorize(
     if not any(role.arn == role_arn for role in iam.roles.values()):
         return None  # a role IAM does not know: the bridge's own canaries give made-up ones
     policies = _principal_policies(iam, role_arn)
-    for iam_action, resource, context in needed:
-        full = {"aws:requestedregion": [region], **context}
+    for iam_action, resource, needed_context in needed:
+        full = {"aws:requestedregion": [region], **(context or {}), **needed_context}
         decision, _, _ = _simulate(policies, iam_action, resource, full)
         if decision != "allowed":
             return f"{role_arn} is not authorized to perform {iam_action} on {resource} ({decision})"
@@ -3963,8 +4110,8 @@ def _patch_step_authorization(p: _Patches) -> None:
     original = _require(BaseResponse, "call_action")
 
     def call_action(self: Any) -> Any:
-        fn = getattr(_invocation, "function", None)
-        if fn is None:
+        current = getattr(_principal, "current", None)
+        if current is None:
             return original(self)
         try:
             action = self._get_action()
@@ -3972,9 +4119,16 @@ def _patch_step_authorization(p: _Patches) -> None:
             action = None
         if not action:
             return original(self)
+        role_arn, context = current
         service = str(self.boto3_service_name if hasattr(self, "boto3_service_name") else "")
         refused = _authorize(
-            str(fn.role), service, action, _request_params(self, action), str(self.region), str(self.current_account)
+            role_arn,
+            service,
+            action,
+            _request_params(self, action),
+            str(self.region),
+            str(self.current_account),
+            context,
         )
         if refused is None:
             return original(self)

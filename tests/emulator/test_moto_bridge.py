@@ -492,10 +492,11 @@ def test_rule_target_input_path_transformer_and_disabled_rule(hooks: BridgeHooks
     events.put_targets(
         Rule="on",
         Targets=[
-            {"Id": "path", "Arn": sm_path, "InputPath": "$.detail"},
+            {"Id": "path", "Arn": sm_path, "RoleArn": role_arn(), "InputPath": "$.detail"},
             {
                 "Id": "tx",
                 "Arn": sm_tx,
+                "RoleArn": role_arn(),
                 "InputTransformer": {
                     "InputPathsMap": {"n": "$.detail.node"},
                     "InputTemplate": '{"node": "<n>", "kind": "failover"}',
@@ -504,7 +505,7 @@ def test_rule_target_input_path_transformer_and_disabled_rule(hooks: BridgeHooks
         ],
     )
     events.put_rule(Name="off", EventPattern=pattern, State="DISABLED")
-    events.put_targets(Rule="off", Targets=[{"Id": "off", "Arn": sm_off}])
+    events.put_targets(Rule="off", Targets=[{"Id": "off", "Arn": sm_off, "RoleArn": role_arn()}])
 
     _put("swr.canary", {"node": "a", "extra": 1})
 
@@ -523,13 +524,49 @@ def test_rule_with_lambda_target_invokes_it_and_other_targets_do_not_break_put_e
     fn = make_function("record", "record")
     stream = f"arn:aws:kinesis:{REGION}:123456789012:stream/canary"  # a target moto cannot deliver to
     events = client("events")
-    events.put_rule(Name="canary", EventPattern=json.dumps({"source": ["swr.canary"]}))
+    rule = events.put_rule(Name="canary", EventPattern=json.dumps({"source": ["swr.canary"]}))["RuleArn"]
     events.put_targets(Rule="canary", Targets=[{"Id": "kinesis", "Arn": stream}, {"Id": "fn", "Arn": fn}])
+    # The function's resource policy lets this rule invoke it (AWS::Lambda::Permission).
+    client("lambda").add_permission(
+        FunctionName=fn,
+        StatementId="events",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule,
+    )
 
     assert _put("swr.canary", {"node": "a"})["FailedEntryCount"] == 0
 
     assert sample_handlers.RECEIVED_EVENT.wait(5)
     assert sample_handlers.RECEIVED[0]["detail"] == {"node": "a"}
+
+
+@pytest.mark.refusals_expected
+def test_a_target_eventbridge_may_not_call_goes_to_the_dead_letter_queue(hooks: BridgeHooks) -> None:
+    # A state machine target is started with the target's role, which must allow
+    # states:StartExecution; a function target is invoked only if its resource policy lets
+    # events.amazonaws.com do so for the rule. Neither is retried (EventBridge User Guide,
+    # "Event retry policy and using dead-letter queues": permission errors go to the DLQ at once).
+    sm = make_state_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    fn = make_function("record", "record")
+    url, queue = _dead_letter_queue()
+    events = client("events")
+    events.put_rule(Name="canary", EventPattern=json.dumps({"source": ["swr.canary"]}))
+    nothing = role_arn("nothing", None)  # no policy: may do nothing
+    dead_letters = {"DeadLetterConfig": {"Arn": queue}}
+    events.put_targets(
+        Rule="canary",
+        Targets=[{"Id": "sm", "Arn": sm, "RoleArn": nothing, **dead_letters}, {"Id": "fn", "Arn": fn, **dead_letters}],
+    )
+
+    _put("swr.canary", {"node": "a"})
+
+    letters = client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    reasons = {m["MessageAttributes"]["TARGET_ARN"]["StringValue"]: m for m in letters["Messages"]}
+    assert set(reasons) == {sm, fn} and executions(sm) == []
+    assert not sample_handlers.RECEIVED_EVENT.is_set()
+    assert any("not authorized to perform states:StartExecution" in d for d in moto_bridge.denials)
+    assert any("does not let events.amazonaws.com invoke it" in d for d in moto_bridge.denials)
 
 
 def test_put_events_refuses_a_request_of_256_kb_or_more_as_a_whole(hooks: BridgeHooks) -> None:
@@ -669,7 +706,7 @@ def test_alarm_state_change_publishes_the_aws_event(hooks: BridgeHooks) -> None:
         Name="alarms",
         EventPattern=json.dumps({"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}),
     )
-    events.put_targets(Rule="alarms", Targets=[{"Id": "sm", "Arn": sm}])
+    events.put_targets(Rule="alarms", Targets=[{"Id": "sm", "Arn": sm, "RoleArn": role_arn()}])
     cw = client("cloudwatch")
     cw.put_metric_alarm(
         AlarmName="node-a-down",

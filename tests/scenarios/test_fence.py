@@ -10,6 +10,7 @@ can still reach it. With the security-group fence swr had before, every one of t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,6 +46,17 @@ def eventually(emu: Emulator, condition: Callable[[], bool], simulated_seconds: 
 def deny_entries(emu: Emulator, address: str) -> list[tuple[int, bool]]:
     acls = emu.boto3_client("ec2").describe_network_acls()["NetworkAcls"]
     return [(e["RuleNumber"], e["Egress"]) for a in acls for e in a["Entries"] if e.get("CidrBlock") == f"{address}/32"]
+
+
+def fence_waits(emu: Emulator, execution_arn: str) -> list[int]:
+    """The seconds each WaitForFence of the execution waited."""
+    sfn = emu.boto3_client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [
+        int(json.loads(e["stateEnteredEventDetails"]["input"])["fence"]["next_round_in"])
+        for e in events
+        if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "WaitForFence"
+    ]
 
 
 def recovered_safely(emu: Emulator, report: dict[str, Any]) -> None:
@@ -173,6 +185,11 @@ def test_when_the_instances_az_does_not_answer_the_failover_fails_closed_until_a
     record = emu.store.require(emu.app)
     assert record.state is AppState.FAILED and record.permit is None and record.lease is None
     assert emu.serving_instances() == [old.instance_id]
+    # While the AZ does not answer, the rounds back off to one every 30 s rather than hammering
+    # its API every 5 s for the whole fence timeout (600 s).
+    waits = fence_waits(emu, report["execution_arn"])
+    assert waits[:4] == [5, 10, 20, 30] and set(waits[4:]) == {30}
+    assert len(waits) < 30
 
     # An operator finds the instance's host powered off (the AZ's hosts lost power) and says so.
     emu.sim.panic(old)

@@ -159,3 +159,14 @@ def test_the_dashboard_shows_metrics_that_exist_after_a_failover_and_a_heartbeat
     alarms = next(w for w in body["widgets"] if w["type"] == "alarm")["properties"]["alarms"]
     registered = {a["AlarmArn"] for a in cloudwatch.describe_alarms(AlarmNamePrefix="swr-demo-")["MetricAlarms"]}
     assert registered and registered <= set(alarms), "the dashboard misses an alarm of the application"
+
+
+def test_the_notification_key_encrypts_for_the_on_call_topic_only(emulator: Emulator):
+    # EventBridge may use the topic's key only with the topic's own ARN as encryption context
+    # (what SNS passes); the template names the topic's ARN without referring to the topic.
+    (target,) = emulator.boto3_client("events").list_targets_by_rule(Rule="swr-notify-started")["Targets"]
+    sns, kms = emulator.boto3_client("sns"), emulator.boto3_client("kms")
+    key = sns.get_topic_attributes(TopicArn=target["Arn"])["Attributes"]["KmsMasterKeyId"]
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    (statement,) = [s for s in policy["Statement"] if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": target["Arn"]}}

@@ -402,6 +402,9 @@ def _without_statement(emu: Emulator, policy_hint: str, action: str) -> None:
                 document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
                 kept = [s for s in document["Statement"] if action not in json.dumps(s.get("Action"))]
                 assert len(kept) < len(document["Statement"])
+                if not kept:  # IAM refuses a policy without statements: the policy goes
+                    iam.delete_role_policy(RoleName=role["RoleName"], PolicyName=name)
+                    return
                 iam.put_role_policy(
                     RoleName=role["RoleName"],
                     PolicyName=name,
@@ -444,3 +447,59 @@ def test_a_statement_removed_from_a_step_policy_is_refused_at_that_call(policy: 
     assert refused and all(f"not authorized to perform {action}" in r for r in refused)
     assert (report["outcome"] == "recovered") is recovers
     assert report["invariant_violations"] == []
+
+
+# --- the other principals: the state machine, the rules' trigger role, the instance ----------------
+@pytest.mark.refusals_expected
+def test_a_trigger_role_that_may_not_start_the_workflow_leaves_the_fault_in_the_dead_letter_queue():
+    from swr.emulator import moto_bridge
+
+    with Emulator.for_scenario("rms-fault") as emu:
+        _without_statement(emu, "start-failover", "states:StartExecution")
+        emu.inject("rms-fault")
+        (kept,) = dead_letters(emu)
+        refused = list(moto_bridge.denials)
+        assert emu.executions() == []
+
+    assert refused and all("TriggerRole" in r and "states:StartExecution" in r for r in refused)
+    assert json.loads(kept["Body"])["detail-type"] == "RMS Fault"
+    assert "states:StartExecution" in kept["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"]
+
+
+@pytest.mark.refusals_expected
+def test_a_state_machine_role_that_may_not_invoke_the_steps_keeps_and_announces_the_trigger():
+    from swr.emulator import moto_bridge
+
+    with Emulator.for_scenario("rms-fault") as emu:
+        _without_statement(emu, "invoke-steps", "lambda:InvokeFunction")
+        emu.inject("rms-fault")
+        (kept,) = dead_letters(emu)
+        (execution,) = emu.executions()
+        described = finished(emu, execution["executionArn"])
+        refused = list(moto_bridge.denials)
+        record = emu.store.require(emu.app)
+
+    # As AWS reports a state machine role without lambda:InvokeFunction (retried as any Lambda
+    # service error, then the trigger is kept and announced).
+    assert described["status"] == "FAILED" and described["error"] == "Lambda.AWSLambdaException"
+    assert "Error Code: AccessDeniedException" in described["cause"]
+    assert refused and all("StateMachineRole" in r and "lambda:InvokeFunction" in r for r in refused)
+    body = json.loads(kept["Body"])
+    assert body["error"] == "Lambda.AWSLambdaException" and body["trigger"]["detail-type"] == "RMS Fault"
+    assert record.state is AppState.NORMAL and record.lease is None  # nothing was taken
+
+
+@pytest.mark.refusals_expected
+def test_an_instance_role_that_may_not_read_the_record_never_gets_its_replacement_a_permit():
+    from swr.emulator import moto_bridge
+
+    with Emulator.for_scenario("rms-fault") as emu:
+        _without_statement(emu, "protected-instance", "dynamodb:GetItem")
+        emu.inject("rms-fault")
+        report = emu.report(emu.wait_for_failover())
+        refused = list(moto_bridge.denials)
+        replacements = [i for i in emu.sim.instances.values() if i.role == "replacement"]
+
+    assert refused and all("InstanceRole" in r and "dynamodb:GetItem" in r for r in refused)
+    assert report["outcome"] != "recovered" and report["invariant_violations"] == []
+    assert replacements and not any(i.workload_up or i.mounted for i in replacements)
