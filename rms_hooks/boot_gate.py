@@ -4,7 +4,9 @@ Runs once per boot as a systemd oneshot unit ordered before RMS. It reads who th
 is (IMDSv2: id, AZ, region, tags ``swr:app`` and ``swr:generation``), then polls the
 application record (DynamoDB, consistent reads) until the failover workflow has written a
 start permit naming this instance and its generation. The workflow writes that permit only
-after the old instance is confirmed isolated, and waits on its task token for this gate.
+after the old instance is confirmed isolated, and waits on its task token for this gate. The
+token is not in the record but in the item the permit names (``<app>#permit#<aws:userid>``),
+which IAM lets only this instance's credentials read.
 
 With the permit it heartbeats the token, mounts EFS, re-reads the record (the permit must
 still be ours and the generation unchanged), starts the workload and answers the token with
@@ -216,8 +218,9 @@ class RecordError(ValueError):
 class PermitView:
     generation: int
     instance_id: str
-    task_token: str
+    token_key: str  # the item holding the task token, readable only by the permitted instance
     issued_at: str
+    task_token: str = ""  # read from token_key by the instance the permit names
 
 
 @dataclass(frozen=True)
@@ -251,7 +254,7 @@ class RecordView:
             permit = PermitView(
                 generation=_integer(permit_value, "generation", "permit.generation"),
                 instance_id=_text(permit_value, "instance_id", "permit.instance_id"),
-                task_token=_text(permit_value, "task_token", "permit.task_token"),
+                token_key=str(permit_value.get("token_key") or ""),
                 issued_at=str(permit_value.get("issued_at", "")),
             )
         return cls(
@@ -437,9 +440,31 @@ class BootGate:
         if not item:
             return None, None
         try:
-            return RecordView.from_item(item), None
+            record = RecordView.from_item(item)
         except RecordError as error:
             return None, f"the record is malformed: {error}"
+        me = self._me
+        if record.permit is None or me is None or record.permit.instance_id != me.instance_id:
+            return record, None
+        return self._with_token(record, record.permit)
+
+    def _with_token(self, record: RecordView, permit: PermitView) -> tuple[RecordView | None, str | None]:
+        """The record with the permit's task token, read from the item only this instance's
+        credentials may read."""
+        if not permit.token_key:
+            return None, "the permit names this instance but no token item"
+        try:
+            response = self.dynamodb.get_item(
+                TableName=self.config.table_name, Key={"app": {"S": permit.token_key}}, ConsistentRead=True
+            )
+        except Exception as error:  # including AccessDenied: these credentials are not the permitted instance's
+            return None, f"cannot read the permit's token {permit.token_key}: {error}"
+        token_item = response.get("Item") or {}
+        token = str((token_item.get("task_token") or {}).get("S") or "")
+        named = str((token_item.get("instance_id") or {}).get("S") or "")
+        if not token or named != permit.instance_id:
+            return None, f"the permit's token {permit.token_key} is missing or not this instance's"
+        return dataclasses.replace(record, permit=dataclasses.replace(permit, task_token=token)), None
 
     # --- holding the permit --------------------------------------------------------------
     def _proceed(self, me: Identity, record: RecordView) -> GateOutcome:

@@ -3,11 +3,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from handlers.core import clock, lease
 from handlers.core.errors import PermitRefused
-from handlers.core.record import AppRecord, Permit
+from handlers.core.record import AppRecord, Permit, PermitToken
 from handlers.core.record_store import RecordStore
+from handlers.core.settings import get_settings
 from handlers.core.steps import PermitInput
+
+# The token outlives any wait for it (the boot gate's 15 minutes, the task's timeout); after it
+# DynamoDB's time to live removes it (a token of a closed task answers nothing anyway).
+PERMIT_TOKEN_SECONDS = 24 * 3600
 
 
 def issue(request: PermitInput, store: RecordStore) -> AppRecord:
@@ -29,8 +36,25 @@ def issue(request: PermitInput, store: RecordStore) -> AppRecord:
         record.permit = Permit(
             generation=record.generation,
             instance_id=replacement.instance_id,
-            task_token=request.task_token,
+            token_key=key,
             issued_at=clock.now(),
         )
 
+    # The token first, readable only with the replacement's own credentials; then the permit
+    # that points at it (a gate that sees the permit finds its token). Refusals above happen
+    # after the token is written: it is useless without a permit naming the instance.
+    role_id = get_settings().instance_role_id
+    if not role_id:
+        raise PermitRefused("no instance role id is configured (SWR_INSTANCE_ROLE_ID): no permit can be keyed")
+    key = PermitToken.key_for(request.app, role_id, replacement.instance_id)
+    expires = clock.now() + timedelta(seconds=PERMIT_TOKEN_SECONDS)
+    store.put_permit_token(
+        PermitToken(
+            key=key,
+            task_token=request.task_token,
+            instance_id=replacement.instance_id,
+            generation=replacement.generation,
+            expires_at=int(expires.timestamp()),
+        )
+    )
     return lease.update(store, request.app, request.execution, grant)

@@ -130,12 +130,42 @@ class Fence(_Model):
 
 
 class Permit(_Model):
-    """The start permit the replacement's boot gate waits for."""
+    """The start permit the replacement's boot gate waits for. Its task token is not here, where
+    every instance of the application can read it, but in the item ``token_key`` names, which
+    only the permitted instance's credentials may read (see PermitToken)."""
 
     generation: int
     instance_id: str
-    task_token: str
+    token_key: str = ""
     issued_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_an_old_token(cls, data: Any) -> Any:
+        # A permit written before the token left the record (its task has long ended).
+        if isinstance(data, dict) and "task_token" in data:
+            data = {k: v for k, v in data.items() if k != "task_token"}
+        return data
+
+
+class PermitToken(_Model):
+    """The permit's task token, stored under a key that IAM lets only the permitted instance
+    read: ``<app>#permit#<aws:userid>``, where an instance role's aws:userid is
+    ``<role id>:<instance id>`` (IAM User Guide, "IAM policy elements: Variables and tags").
+    DynamoDB deletes it after ``expires_at`` (the table's time to live)."""
+
+    key: str
+    task_token: str
+    instance_id: str
+    generation: int
+    expires_at: int  # epoch seconds: the table's TTL attribute
+
+    @staticmethod
+    def key_for(app: str, role_id: str, instance_id: str) -> str:
+        return f"{app}{PERMIT_TOKEN_INFIX}{role_id}:{instance_id}"
+
+
+PERMIT_TOKEN_INFIX = "#permit#"
 
 
 class FailoverSummary(_Model):

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from handlers.core.aws import api_call, client, error_code
 from handlers.core.errors import RecordConflict, RecordNotFound
-from handlers.core.record import AppRecord
+from handlers.core.record import AppRecord, PermitToken
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -83,6 +83,12 @@ class RecordStore:
             except RecordConflict:
                 continue
         raise RecordConflict(f"record of {app!r} kept changing")
+
+    def put_permit_token(self, token: PermitToken) -> None:
+        """Store (or replace) a permit's task token under its own key."""
+        item = {key: _serializer.serialize(value) for key, value in token.model_dump().items() if key != "key"}
+        with api_call("write the permit's token"):
+            self.dynamodb.put_item(TableName=self.table_name, Item={"app": {"S": token.key}, **item})
 
     def delete(self, record: AppRecord) -> None:
         """Remove ``record`` if nobody wrote since it was read (an unregister must not lose

@@ -19,6 +19,9 @@ class Settings(BaseModel):
     # empty where a deployment has none.
     instance_watch_rule: str = ""
     fence_release_rule: str = ""
+    # The unique id of the application instances' role: with an instance's id it is the
+    # aws:userid its credentials carry, which keys the permit's token (handlers/core/permits.py).
+    instance_role_id: str = ""
 
 
 ENV = {
@@ -28,6 +31,7 @@ ENV = {
     "sdk_max_attempts": "SWR_SDK_MAX_ATTEMPTS",
     "instance_watch_rule": "SWR_INSTANCE_WATCH_RULE",
     "fence_release_rule": "SWR_FENCE_RELEASE_RULE",
+    "instance_role_id": "SWR_INSTANCE_ROLE_ID",
 }
 
 

@@ -153,7 +153,7 @@ class Emulator:
         self.fault_injected_at: float | None = None
         self.scenario: str | None = None
         self._clients: dict[str, Any] = {}
-        self._instance_role: str | None = None
+        self._instance_role_found: tuple[str, str] | None = None
         self._failover_verdicts: dict[str, bool] = {}
         self._saved_env: dict[str, str | None] = {}
         self._log_stream: TextIO | None = None
@@ -296,7 +296,9 @@ class Emulator:
         assert self.world is not None
         account = self.world.instance_profile_arn.split(":")[4]
         arn = f"arn:aws:ec2:{self.region}:{account}:instance/{instance.instance_id}"
+        role_arn, role_id = self._instance_role()
         context = {
+            "aws:userid": [f"{role_id}:{instance.instance_id}"],  # an instance role's session: its instance
             "aws:SourceVpc": [self.world.vpc_id],
             "aws:VpcSourceIp": [instance.address],
             "aws:EC2InstanceSourceVPC": [self.world.vpc_id],
@@ -304,15 +306,17 @@ class Emulator:
             "ec2:SourceInstanceARN": [arn],
             "aws:ViaAWSService": ["false"],
         }
-        return moto_bridge.acting_as(self._instance_role_arn(), context)
+        return moto_bridge.acting_as(role_arn, context)
 
-    def _instance_role_arn(self) -> str:
-        if self._instance_role is None:
+    def _instance_role(self) -> tuple[str, str]:
+        """The instance profile's role: (ARN, unique id)."""
+        if self._instance_role_found is None:
             assert self.world is not None
             name = self.world.instance_profile_arn.rsplit("/", 1)[-1]
             profile = self.boto3_client("iam").get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
-            self._instance_role = str(profile["Roles"][0]["Arn"])
-        return self._instance_role
+            role = profile["Roles"][0]
+            self._instance_role_found = (str(role["Arn"]), str(role["RoleId"]))
+        return self._instance_role_found
 
     # --- waiting and reporting ---------------------------------------------------------
     def executions(self) -> list[dict[str, Any]]:

@@ -503,3 +503,31 @@ def test_an_instance_role_that_may_not_read_the_record_never_gets_its_replacemen
     assert refused and all("InstanceRole" in r and "dynamodb:GetItem" in r for r in refused)
     assert report["outcome"] != "recovered" and report["invariant_violations"] == []
     assert replacements and not any(i.workload_up or i.mounted for i in replacements)
+
+
+@pytest.mark.refusals_expected
+def test_only_the_permitted_instance_can_read_its_permits_token():
+    from botocore.exceptions import ClientError
+
+    from swr.emulator import moto_bridge
+
+    with Emulator.for_scenario("rms-fault") as emu:
+        emu.inject("rms-fault")
+        emu.report(emu.wait_for_failover())
+        record = emu.store.require(emu.app)
+        assert record.permit is not None and record.permit.token_key
+        dynamodb = emu.boto3_client("dynamodb")
+
+        def read_token(instance_id: str) -> str:
+            with emu.instance_credentials(emu.instance(instance_id)):
+                key = {"app": {"S": record.permit.token_key}}  # type: ignore[union-attr]
+                return str(dynamodb.get_item(TableName=emu.table_name, Key=key)["Item"]["task_token"]["S"])
+
+        token = read_token(record.permit.instance_id)  # the replacement it names
+        with pytest.raises(ClientError) as refused:
+            read_token(emu.primary_instance_id)  # the old instance, same role, same application
+        stored = emu.boto3_client("dynamodb").get_item(TableName=emu.table_name, Key={"app": {"S": emu.app}})
+
+    assert token and token not in json.dumps(stored["Item"])  # the record itself holds no token
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert any("not authorized to perform dynamodb:GetItem" in d for d in moto_bridge.denials)

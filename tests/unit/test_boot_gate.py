@@ -22,8 +22,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from handlers.core.record import AppState, EfsMount, Permit
-from handlers.core.record_store import to_item
+from handlers.core.record import AppState, EfsMount, Permit, PermitToken
+from handlers.core.record_store import RecordStore, to_item
 from handlers.core.steps import BootReport
 from rms_hooks import boot_gate
 from rms_hooks.boot_gate import (
@@ -158,10 +158,17 @@ class World:
         """Write the record as the workflow's handlers would."""
         permit = None
         if permit_for is not None:
+            permit_generation = generation if permit_generation is None else permit_generation
+            key = PermitToken.key_for(APP, "AROAINSTANCEROLE", permit_for)
+            RecordStore(TABLE, self.dynamodb).put_permit_token(
+                PermitToken(
+                    key=key, task_token=token, instance_id=permit_for, generation=permit_generation, expires_at=0
+                )
+            )
             permit = Permit(
-                generation=generation if permit_generation is None else permit_generation,
+                generation=permit_generation,
                 instance_id=permit_for,
-                task_token=token,
+                token_key=key,
                 issued_at=datetime(2027, 1, 15, 3, 0, tzinfo=UTC),
             )
         record = make_record(
@@ -303,6 +310,19 @@ def test_permit_for_another_instance_never_starts_this_one(world: World) -> None
     assert outcome is GateOutcome.NO_PERMIT
     assert world.host.calls() == ["identity", "self_fence"]  # no mount, no start, no token used
     assert world.time.now - START == 120
+
+
+def test_a_permit_for_me_whose_token_i_cannot_read_never_starts_this_instance(world: World) -> None:
+    # The token item is readable only with the permitted instance's credentials; a gate that
+    # cannot read it (not that instance, or the item gone) waits, and never mounts.
+    world.store(permit_for=ME)
+    world.dynamodb.delete_item(TableName=TABLE, Key={"app": {"S": PermitToken.key_for(APP, "AROAINSTANCEROLE", ME)}})
+    config = GateConfig(app=APP, table_name=TABLE, region=REGION, permit_timeout_seconds=60)
+
+    outcome = world.gate(config).run()
+
+    assert outcome is GateOutcome.NO_PERMIT
+    assert world.host.calls() == ["identity", "self_fence"] and world.sfn_calls() == []
 
 
 def test_unreadable_table_fails_closed(world: World) -> None:
