@@ -27,7 +27,7 @@ from handlers.core import watch
 from handlers.core.aws import error_code
 from handlers.core.errors import RecordConflict
 from handlers.core.fence.instances import FENCED_BY_TAG
-from handlers.core.launching import APP_TAG, GENERATION_TAG
+from handlers.core.launching import APP_TAG, GENERATION_TAG, LAUNCH_APPS_TAG, with_launch_app, without_launch_app
 from handlers.core.record import AppName, AppRecord, AppState, EfsMount, LaunchSpec, SubnetChoice
 from handlers.core.record_store import RecordStore
 from swr import fence_topology
@@ -250,7 +250,7 @@ def plan_registration(client: Client, stack: StackOutputs, registration: Registr
         raise RegistrationInvalid(problems)
     _check_instance(instance, app, stack, problems)
     if not registration.create_ami:
-        _check_image(ec2, str(instance["ImageId"]), problems)
+        _check_image(ec2, str(instance["ImageId"]), stack.InstanceProfileArn.split(":")[4], problems)
     user_data = _user_data(ec2, registration.instance_id, problems)
     interfaces = sorted(
         instance.get("NetworkInterfaces", []), key=lambda n: n.get("Attachment", {}).get("DeviceIndex", 0)
@@ -469,7 +469,7 @@ def _check_instance(instance: dict[str, Any], app: str, stack: StackOutputs, pro
         )
 
 
-def _check_image(ec2: Any, image_id: str, problems: list[str]) -> None:
+def _check_image(ec2: Any, image_id: str, account: str, problems: list[str]) -> None:
     try:
         images = ec2.describe_images(ImageIds=[image_id])["Images"]
     except ClientError as error:
@@ -480,6 +480,13 @@ def _check_image(ec2: Any, image_id: str, problems: list[str]) -> None:
         problems.append(f"the instance's AMI {image_id} does not exist any more: pass --create-ami to make one from it")
     elif images[0].get("State", "available") != "available":
         problems.append(f"the instance's AMI {image_id} is {images[0]['State']}: pass --create-ami to make a new one")
+    else:
+        owner = str(images[0].get("OwnerId", ""))
+        if owner != account:
+            problems.append(
+                f"the instance's AMI {image_id} belongs to account {owner or '?'}: replacements launch only from an"
+                f" AMI of this account marked for the application; pass --create-ami to make one from the instance"
+            )
 
 
 def _user_data(ec2: Any, instance_id: str, problems: list[str]) -> str:
@@ -578,6 +585,17 @@ def register(client: Client, stack: StackOutputs, registration: Registration) ->
             f"tagged {instance_id}, {_count(plan.network_interface_ids, 'network interface')} and "
             f"{_count(plan.volume_ids, 'volume')} ({APP_TAG}={app}, {GENERATION_TAG}={record.generation})"
         )
+
+        step = "mark the AMI and security groups for launches"
+        # The launch role launches only from an AMI and with groups whose swr:apps lists the
+        # application (the stack's own group carries it from the template).
+        launch_resources = [
+            record.launch_spec.image_id,
+            *(g for g in record.launch_spec.security_group_ids if g != stack.ProtectedInstanceSecurityGroupId),
+        ]
+        marked = _mark_for_launches(ec2, app, launch_resources, undo)
+        if marked:
+            actions.append(f"marked {', '.join(marked)} for launches of {app} ({LAUNCH_APPS_TAG})")
 
         step = "tag the subnets"
         subnet_ids = [c.subnet_id for c in record.subnets]
@@ -730,6 +748,54 @@ def _tag(
     tagger.put(resources, tags)
 
 
+def _launch_tags(ec2: Any, resources: list[str]) -> dict[str, str | None]:
+    """Each AMI's and security group's swr:apps value (None: untagged)."""
+    found: dict[str, str | None] = {}
+    images = [r for r in resources if r.startswith("ami-")]
+    groups = [r for r in resources if r.startswith("sg-")]
+    for image in ec2.describe_images(ImageIds=images)["Images"] if images else []:
+        found[str(image["ImageId"])] = _tag_dict(image.get("Tags")).get(LAUNCH_APPS_TAG)
+    for group in ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"] if groups else []:
+        found[str(group["GroupId"])] = _tag_dict(group.get("Tags")).get(LAUNCH_APPS_TAG)
+    return found
+
+
+def _mark_for_launches(ec2: Any, app: str, resources: list[str], undo: _Undo) -> list[str]:
+    """Add ``app`` to the swr:apps tag of each resource; undone to what it was."""
+    before = _launch_tags(ec2, resources)
+    marked = []
+    for resource in dict.fromkeys(resources):
+        previous = before.get(resource)
+        value = with_launch_app(previous, app)
+        if value == previous:
+            continue
+
+        def restore(resource: str = resource, previous: str | None = previous) -> None:
+            if previous is None:
+                ec2.delete_tags(Resources=[resource], Tags=[{"Key": LAUNCH_APPS_TAG}])
+            else:
+                ec2.create_tags(Resources=[resource], Tags=[{"Key": LAUNCH_APPS_TAG, "Value": previous}])
+
+        undo.add(f"restore the {LAUNCH_APPS_TAG} tag of {resource}", restore)
+        ec2.create_tags(Resources=[resource], Tags=[{"Key": LAUNCH_APPS_TAG, "Value": value}])
+        marked.append(resource)
+    return marked
+
+
+def _unmark_for_launches(ec2: Any, app: str, resources: list[str]) -> list[str]:
+    unmarked = []
+    for resource, value in _launch_tags(ec2, resources).items():
+        if value is None or app not in value.split():
+            continue
+        left = without_launch_app(value, app)
+        if left:
+            ec2.create_tags(Resources=[resource], Tags=[{"Key": LAUNCH_APPS_TAG, "Value": left}])
+        else:
+            ec2.delete_tags(Resources=[resource], Tags=[{"Key": LAUNCH_APPS_TAG}])
+        unmarked.append(resource)
+    return unmarked
+
+
 def _create_image(ec2: Any, app: str, instance_id: str, undo: _Undo | None = None) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     image_id = str(
@@ -738,7 +804,12 @@ def _create_image(ec2: Any, app: str, instance_id: str, undo: _Undo | None = Non
             Name=f"{app}-swr-{stamp}",
             Description=f"swr: {app} from {instance_id}",
             NoReboot=True,  # the workload keeps running; EFS holds the data that matters
-            TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": APP_TAG, "Value": app}]}],
+            TagSpecifications=[
+                {
+                    "ResourceType": "image",
+                    "Tags": [{"Key": APP_TAG, "Value": app}, {"Key": LAUNCH_APPS_TAG, "Value": app}],
+                }
+            ],
         )["ImageId"]
     )
     if undo is not None:
@@ -810,6 +881,13 @@ def unregister(client: Client, stack: StackOutputs, app: str, *, force: bool = F
     file_system = record.efs.file_system_id
     if attempt("untag the file system", lambda: _untag_file_system(client("efs"), app, file_system)):
         actions.append(f"removed {APP_TAG} from file system {file_system}")
+    launch_resources = [
+        record.launch_spec.image_id,
+        *(g for g in record.launch_spec.security_group_ids if g != stack.ProtectedInstanceSecurityGroupId),
+    ]
+    unmarked = attempt("unmark the AMI and security groups", lambda: _unmark_for_launches(ec2, app, launch_resources))
+    if unmarked:
+        actions.append(f"removed {app} from the {LAUNCH_APPS_TAG} tag of {', '.join(unmarked)}")
     return UnregisterResult(actions=actions, leftovers=leftovers)
 
 

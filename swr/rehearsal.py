@@ -29,7 +29,7 @@ from handlers.core import clock, launching, lease
 from handlers.core.admission import refusal_of
 from handlers.core.aws import error_code
 from handlers.core.fence.instances import NOT_FOUND as INSTANCE_NOT_FOUND
-from handlers.core.launching import APP_TAG, LaunchCandidate
+from handlers.core.launching import APP_TAG, LAUNCH_APPS_TAG, LaunchCandidate
 from handlers.core.record import AppRecord, AppState
 from handlers.core.record_store import RecordStore
 from handlers.core.settings import Settings
@@ -618,6 +618,11 @@ class _Need:
     about: str = ""  # what the resources are, for the operator
 
 
+def _launch_apps_tag(tags: list[dict[str, str]] | None) -> tuple[tuple[str, str], ...]:
+    value = _tags(tags or []).get(LAUNCH_APPS_TAG)
+    return ((f"aws:ResourceTag/{LAUNCH_APPS_TAG}", value),) if value is not None else ()
+
+
 def _resource_tag(tags: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
     # An untagged resource gives no aws:ResourceTag key: the simulation says what is missing.
     value = (tags or {}).get(APP_TAG)
@@ -830,8 +835,8 @@ def _launch_needs(facts: _Facts, request: dict[str, Any]) -> list[_Need]:
         _Need(
             ("ec2:RunInstances",),
             (facts.arn("ec2", f"image/{request['ImageId']}", account=False),),
-            (),
-            "AMI",
+            _launch_apps_tag((facts.image or {}).get("Tags")),
+            "AMI, marked for the application",
         ),
         _Need(("ec2:CreateTags",), created, (("ec2:CreateAction", "RunInstances"),), "tags at launch"),
     ]
@@ -840,11 +845,18 @@ def _launch_needs(facts: _Facts, request: dict[str, Any]) -> list[_Need]:
         if subnet is None:
             continue
         vpc = ("ec2:Vpc", facts.arn("ec2", f"vpc/{subnet['VpcId']}"))
-        resources = (
-            facts.arn("ec2", f"subnet/{subnet_id}"),
-            *(facts.arn("ec2", f"security-group/{g}") for g in request["SecurityGroupIds"]),
+        needs.append(_Need(("ec2:RunInstances",), (facts.arn("ec2", f"subnet/{subnet_id}"),), (vpc,), "subnet"))
+    for group in dict.fromkeys(request["SecurityGroupIds"]):
+        found = facts.groups.get(group) or {}
+        context = (("ec2:Vpc", facts.arn("ec2", f"vpc/{found.get('VpcId', '')}")), *_launch_apps_tag(found.get("Tags")))
+        needs.append(
+            _Need(
+                ("ec2:RunInstances",),
+                (facts.arn("ec2", f"security-group/{group}"),),
+                context,
+                "security group, marked for the application",
+            )
         )
-        needs.append(_Need(("ec2:RunInstances",), resources, (vpc,), "subnet and security groups"))
     if request.get("KeyName"):
         needs.append(_Need(("ec2:RunInstances",), (facts.arn("ec2", f"key-pair/{request['KeyName']}"),), (), "key"))
     if facts.instance_role_arn:

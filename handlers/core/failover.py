@@ -20,12 +20,12 @@ from handlers.core.steps import (
     HealthCheck,
     HealthInput,
     PermitInput,
+    RegisterInput,
     Replacement,
     ReplacementInput,
     RollbackInput,
     StepError,
     StepInput,
-    TakeoverInput,
 )
 
 ADOPTABLE_STATES = ALIVE_STATES  # a permitted replacement that may run the workload
@@ -55,8 +55,10 @@ def issue_permit(request: PermitInput, store: RecordStore) -> dict[str, str]:
     return {"instance_id": record.permit.instance_id, "generation": str(record.permit.generation)}
 
 
-def register_targets(request: TakeoverInput, store: RecordStore) -> HealthCheck:
-    return targets.register(_record(store, request), request.takeover.replacement)
+def register_targets(request: RegisterInput, store: RecordStore) -> HealthCheck:
+    replacement = request.takeover.replacement
+    permits.require_answer_from(request.boot, replacement)
+    return targets.register(_record(store, request), replacement)
 
 
 def check_target_health(request: HealthInput, store: RecordStore) -> HealthCheck:

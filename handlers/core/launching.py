@@ -22,6 +22,10 @@ from handlers.core.steps import FailoverPlan, Replacement
 
 APP_TAG = "swr:app"
 GENERATION_TAG = "swr:generation"
+# On an AMI or security group: the applications whose replacements may be launched with it
+# ("billing demo"), which the launch role requires (infra/template.yaml). A list, not one name:
+# two applications may share a golden AMI or a security group.
+LAUNCH_APPS_TAG = "swr:apps"
 EXECUTION_TAG = "swr:execution"
 ATTEMPT_TAG = "swr:attempt"
 # Refusals that are about this AZ and type, not about the request: try the next choice.
@@ -237,3 +241,18 @@ def run_request(
 def _run(request: dict[str, Any], candidate: LaunchCandidate) -> dict[str, Any]:
     with api_call(f"launch {candidate.instance_type} in {candidate.subnet_id}", keep=CAPACITY_CODES):
         return dict(client("ec2").run_instances(**request)["Instances"][0])
+
+
+def launch_apps(value: str | None) -> list[str]:
+    return (value or "").split()
+
+
+def with_launch_app(value: str | None, app: str) -> str:
+    """The swr:apps value once ``app`` may launch with the resource."""
+    apps = launch_apps(value)
+    return " ".join(apps if app in apps else [*apps, app])
+
+
+def without_launch_app(value: str | None, app: str) -> str:
+    """The swr:apps value once ``app`` may no longer; empty when no application is left."""
+    return " ".join(a for a in launch_apps(value) if a != app)

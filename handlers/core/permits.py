@@ -10,7 +10,7 @@ from handlers.core.errors import PermitRefused
 from handlers.core.record import AppRecord, Permit, PermitToken
 from handlers.core.record_store import RecordStore
 from handlers.core.settings import get_settings
-from handlers.core.steps import PermitInput
+from handlers.core.steps import BootReport, PermitInput, Replacement
 
 # The token outlives any wait for it (the boot gate's 15 minutes, the task's timeout); after it
 # DynamoDB's time to live removes it (a token of a closed task answers nothing anyway).
@@ -58,3 +58,14 @@ def issue(request: PermitInput, store: RecordStore) -> AppRecord:
         )
     )
     return lease.update(store, request.app, request.execution, grant)
+
+
+def require_answer_from(boot: BootReport, replacement: Replacement) -> None:
+    """The permit's answer must come from the instance it names, for its generation: a token
+    answered by anyone else (who read it with wider rights than an instance has) proves nothing
+    about the replacement, which gets no traffic."""
+    if boot.instance_id != replacement.instance_id or boot.generation != replacement.generation:
+        raise PermitRefused(
+            f"the permit of {replacement.instance_id} (generation {replacement.generation}) was answered for"
+            f" {boot.instance_id} generation {boot.generation}: not by its boot gate; no traffic goes to it"
+        )

@@ -209,6 +209,10 @@ class PermitInput(TakeoverInput):
     task_token: str = Field(min_length=1)
 
 
+class RegisterInput(TakeoverInput):
+    boot: BootReport  # the answer to the permit's task token
+
+
 class HealthInput(TakeoverInput):
     health: HealthCheck
 

@@ -156,6 +156,7 @@ def snapshot(setup: Onboarding, instance_id: str | None = None) -> dict[str, Any
         "profiles": sorted(
             a["InstanceId"] for a in ec2.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]
         ),
+        "launch_tags": {r: tags_of(ec2, r).get("swr:apps") for r in (emu.world.image_id, setup.app_group_id)},  # type: ignore[union-attr]
     }
     instance_id = instance_id or setup.instance_id
     found = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [instance_id]}])["Reservations"]
@@ -490,6 +491,38 @@ def test_unregister_removes_the_alarms_the_record_and_its_tags(onboard: Onboardi
     # The demo application is untouched.
     assert onboard.emu.store.require(onboard.emu.app).version == 1
     assert len(onboard.client("cloudwatch").describe_alarms(AlarmNamePrefix="swr-demo-")["MetricAlarms"]) == 3
+
+
+def test_register_marks_the_ami_and_groups_for_launches_and_unregister_takes_only_its_own_mark(
+    onboard: Onboarding,
+):
+    # The demo application already launches from the same AMI and group: both are listed.
+    ec2, world = onboard.client("ec2"), onboard.emu.world
+    assert world is not None
+    assert tags_of(ec2, world.image_id)["swr:apps"] == "demo"
+
+    result = onboarding.register(onboard.client, onboard.stack, onboard.registration())
+
+    assert tags_of(ec2, world.image_id)["swr:apps"] == "demo billing"
+    assert tags_of(ec2, onboard.app_group_id)["swr:apps"] == "demo billing"
+    assert any("for launches of billing (swr:apps)" in action for action in result.actions)
+    onboarding.unregister(onboard.client, onboard.stack, APP)
+    assert tags_of(ec2, world.image_id)["swr:apps"] == tags_of(ec2, onboard.app_group_id)["swr:apps"] == "demo"
+
+
+def test_an_ami_of_another_account_is_refused():
+    # A shared or Marketplace AMI cannot be marked (tagged) for the application by this account.
+    class Ec2:
+        def describe_images(self, ImageIds: list[str]) -> dict[str, Any]:
+            return {"Images": [{"ImageId": ImageIds[0], "State": "available", "OwnerId": "679593333241"}]}
+
+    problems: list[str] = []
+    onboarding._check_image(Ec2(), "ami-0shared", "123456789012", problems)
+
+    assert problems == [
+        "the instance's AMI ami-0shared belongs to account 679593333241: replacements launch only from an AMI of"
+        " this account marked for the application; pass --create-ami to make one from the instance"
+    ]
 
 
 def test_unregister_refuses_while_a_failover_runs_unless_forced(onboard: Onboarding):

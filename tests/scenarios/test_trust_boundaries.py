@@ -290,7 +290,9 @@ def on_the_instance(emu: Emulator, vpc: str, address: str) -> dict[str, str]:
     (through a VPC endpoint; its credentials say where they were issued)."""
     world = emu.world
     assert world is not None
+    role_id = emu.boto3_client("iam").get_role(RoleName=emu.stack.InstanceRoleArn.rsplit("/", 1)[-1])["Role"]["RoleId"]
     return {
+        "aws:userid": f"{role_id}:{emu.primary_instance_id}",  # an instance role's session
         "ec2:SourceInstanceARN": f"arn:aws:ec2:{emu.region}:123456789012:instance/{emu.primary_instance_id}",
         "aws:EC2InstanceSourceVPC": world.vpc_id,
         "aws:EC2InstanceSourcePrivateIPv4": "10.20.0.4",
@@ -531,3 +533,49 @@ def test_only_the_permitted_instance_can_read_its_permits_token():
     assert token and token not in json.dumps(stored["Item"])  # the record itself holds no token
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     assert any("not authorized to perform dynamodb:GetItem" in d for d in moto_bridge.denials)
+
+
+def test_a_permit_answered_by_a_stranger_gives_the_replacement_no_traffic():
+    # Someone with wider rights than an instance (an operator's credentials, say) reads the
+    # token and answers for another instance before the replacement's boot gate does.
+    with Emulator.for_scenario("rms-fault") as emu:
+        emu.inject("rms-fault")
+        assert emu.wait_until(lambda: emu.store.require(emu.app).permit is not None, 900.0, poll=0.5)
+        permit = emu.store.require(emu.app).permit
+        assert permit is not None
+        dynamodb, sfn = emu.boto3_client("dynamodb"), emu.boto3_client("stepfunctions")
+        item = dynamodb.get_item(TableName=emu.table_name, Key={"app": {"S": permit.token_key}})["Item"]
+        forged = {
+            "instance_id": "i-0stranger",
+            "az": "ap-northeast-1c",
+            "generation": permit.generation,
+            "file_system_id": "fs-x",
+            "mount_point": "/srv",
+            "mounted_at": "2026-01-01T00:00:00+00:00",
+            "started_at": "2026-01-01T00:00:00+00:00",
+        }
+        sfn.send_task_success(taskToken=item["task_token"]["S"], output=json.dumps(forged))
+        report = emu.report(emu.wait_for_failover())
+
+    assert report["outcome"] != "recovered" and report["error"] == "PermitRefused"
+    assert "answered for i-0stranger" in report["cause"] and "not by its boot gate" in report["cause"]
+    assert report["invariant_violations"] == []
+
+
+@pytest.mark.refusals_expected
+def test_a_launch_from_an_ami_not_marked_for_the_application_is_refused():
+    from swr.emulator import moto_bridge
+
+    with Emulator.for_scenario("rms-fault") as emu:
+        ec2 = emu.boto3_client("ec2")
+        other = ec2.register_image(Name="not-for-demo", Architecture="x86_64", RootDeviceName="/dev/xvda")["ImageId"]
+        record = emu.store.require(emu.app)
+        emu.store.save(
+            record.model_copy(update={"launch_spec": record.launch_spec.model_copy(update={"image_id": other})})
+        )
+        emu.inject("rms-fault")
+        report = emu.report(emu.wait_for_failover())
+        refused = list(moto_bridge.denials)
+
+    assert report["outcome"] != "recovered" and report["invariant_violations"] == []
+    assert refused and all("ec2:RunInstances" in r and f"image/{other}" in r for r in refused)

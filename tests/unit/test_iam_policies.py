@@ -360,7 +360,7 @@ def test_the_walker_finds_the_templates_policies_wherever_they_are_declared():
         for path, s in statements(p.document, p.path)
         if "iam:PassRole" in as_list(s.get("Action"))
     ]
-    assert passroles == ["Resources.LaunchReplacementRole.Properties.Policies[0].PolicyDocument.Statement[7]"]
+    assert passroles == ["Resources.LaunchReplacementRole.Properties.Policies[0].PolicyDocument.Statement[9]"]
 
 
 @pytest.mark.parametrize("rule", RULES)
