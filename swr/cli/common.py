@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-STATE_MACHINE_NAME = "swr-failover"
-DEFAULT_TABLE = "swr-apps"
 APP_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # as handlers.core.record.AppName
 EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:(?P<region>[a-z0-9-]+):\d{12}:(?:express|execution):[^:]+:[^:]+$")
 EXECUTION_NAME = re.compile(r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/]{1,80}$")
@@ -39,18 +37,21 @@ class CliError(Exception):
 
 
 def endpoint_options(parser: argparse.ArgumentParser, *, table: bool) -> None:
+    from swr.stack import DEFAULT_STACK_NAME
+
     group = parser.add_argument_group("where")
     group.add_argument(
         "--endpoint", metavar="URL", type=endpoint_url, help="AWS API endpoint, e.g. the emulator's (default: AWS)"
     )
     group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     group.add_argument(
-        "--state-machine-arn", metavar="ARN", help=f"default: the state machine named {STATE_MACHINE_NAME}"
+        "--stack-name",
+        default=DEFAULT_STACK_NAME,
+        help=f"the deployed swr stack whose state machine and table to use ({DEFAULT_STACK_NAME})",
     )
+    group.add_argument("--state-machine-arn", metavar="ARN", help="instead of the stack's state machine")
     if table:
-        group.add_argument(
-            "--table", default=None, help=f"the application record table (${{SWR_TABLE_NAME}} or {DEFAULT_TABLE})"
-        )
+        group.add_argument("--table", default=None, help="instead of the stack's record table (also ${SWR_TABLE_NAME})")
     group.add_argument(
         "--warp",
         type=positive,
@@ -138,8 +139,10 @@ class Aws:
     region: str
     session: Any  # boto3.session.Session
     state_machine_arn_option: str | None = None
+    stack_name: str | None = None  # whose outputs name the state machine and the table
     _clients: dict[str, Any] = field(default_factory=dict)
     _state_machine_arn: str | None = None
+    _outputs: Any = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, region_hint: str | None = None) -> Aws:
@@ -154,7 +157,9 @@ class Aws:
                 session = boto3.session.Session(
                     region_name=session.region_name, aws_access_key_id="testing", aws_secret_access_key="testing"
                 )
-        return cls(args.endpoint, session.region_name, session, args.state_machine_arn)
+        return cls(
+            args.endpoint, session.region_name, session, args.state_machine_arn, getattr(args, "stack_name", None)
+        )
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -169,21 +174,24 @@ class Aws:
         return f"{self.endpoint or 'AWS'} ({self.region})"
 
     def state_machine_arn(self) -> str:
+        """--state-machine-arn, else the stack's state machine."""
         if self._state_machine_arn is None:
-            self._state_machine_arn = self.state_machine_arn_option or self._find_state_machine()
+            self._state_machine_arn = self.state_machine_arn_option or str(self.outputs().StateMachineArn)
         return self._state_machine_arn
 
-    def _find_state_machine(self) -> str:
-        sfn = self.client("stepfunctions")
-        with aws_errors(self):
-            for page in sfn.get_paginator("list_state_machines").paginate():
-                for machine in page.get("stateMachines", []):
-                    if machine["name"] == STATE_MACHINE_NAME:
-                        return str(machine["stateMachineArn"])
-        raise CliError(
-            f"no state machine named {STATE_MACHINE_NAME} at {self.where}; deploy swr or pass --state-machine-arn",
-            EXIT_ENVIRONMENT,
-        )
+    def table(self, option: str | None) -> str:
+        """--table, else $SWR_TABLE_NAME, else the stack's record table."""
+        return option or os.environ.get("SWR_TABLE_NAME") or str(self.outputs().RecordTableName)
+
+    def outputs(self) -> Any:
+        """The outputs of the stack the command was pointed at (--stack-name)."""
+        if self._outputs is None:
+            from swr.stack import DEFAULT_STACK_NAME
+
+            name = self.stack_name or DEFAULT_STACK_NAME
+            found = stack_outputs(self, name)
+            self._outputs = found
+        return self._outputs
 
 
 @contextmanager
@@ -249,12 +257,8 @@ def valid_app(app: str) -> str:
     return app
 
 
-def table_name(option: str | None) -> str:
-    return option or os.environ.get("SWR_TABLE_NAME") or DEFAULT_TABLE
-
-
 def registered(aws: Aws, app: str, table_option: str | None) -> bool:
-    table = table_name(table_option)
+    table = aws.table(table_option)
     dynamodb = aws.client("dynamodb")
     with aws_errors(aws, f"read of {app!r} from table {table}"):
         try:
@@ -269,7 +273,7 @@ def registered(aws: Aws, app: str, table_option: str | None) -> bool:
 def require_registered(aws: Aws, app: str, table_option: str | None) -> None:
     if registered(aws, app, table_option):
         return
-    table = table_name(table_option)
+    table = aws.table(table_option)
     known = known_apps(aws, table)
     listed = f"; registered: {', '.join(known)}" if known else "; no application is registered"
     raise CliError(f"unknown application {app!r}: no record in table {table}{listed}", EXIT_USAGE)

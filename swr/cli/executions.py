@@ -29,7 +29,6 @@ from swr.cli.common import (
     requester,
     require_registered,
     shorten,
-    table_name,
     valid_app,
     where_flags,
 )
@@ -81,17 +80,14 @@ def _rehearse(args: argparse.Namespace, app: str) -> int:
     """`swr drill APP --dry-run`: what a drill would do now and what would stop it; changes nothing."""
     from handlers.core.errors import SwrError
     from swr import rehearsal
-    from swr.stack import StackNotReady, read_outputs
 
     if args.wait:
         raise CliError("--dry-run changes nothing, so there is nothing to --wait for")
     aws = Aws.from_args(args)
+    stack = aws.outputs()
     with aws_errors(aws, f"rehearsal of a drill of {app}"):
         try:
-            stack = read_outputs(aws.client("cloudformation"), args.stack_name)
             found = rehearsal.rehearse(aws.client, stack, app, force=args.force)
-        except StackNotReady as error:
-            raise CliError(str(error), EXIT_ENVIRONMENT) from None
         except rehearsal.NotRegistered as error:
             raise CliError(str(error), EXIT_USAGE) from None
         except SwrError as error:  # throttled or unavailable after retries
@@ -169,7 +165,7 @@ def _executions(args: argparse.Namespace) -> int:
         if len(rows) >= args.limit:
             break
     if not rows and not registered(aws, app, args.table):
-        raise CliError(f"unknown application {app!r}: no record in table {table_name(args.table)} and no executions")
+        raise CliError(f"unknown application {app!r}: no record in table {aws.table(args.table)} and no executions")
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK
@@ -319,9 +315,6 @@ def register(command: Command) -> None:
     )
     drill.add_argument("--json", action="store_true", help="with --dry-run: print the rehearsal as JSON")
     endpoint_options(drill, table=True)
-    drill.add_argument(
-        "--stack-name", default="swr", help="with --dry-run: the deployed swr stack whose outputs it reads (swr)"
-    )
 
     executions = command("executions", _executions, "List recent executions of the failover that concern APP.")
     executions.add_argument("app", metavar="APP")

@@ -548,10 +548,18 @@ class Emulator:
         # or boot gate, so the simulation learns the stack's names in time.
         get_settings.cache_clear()
         if self.stack is None:
-            try:
-                self._adopt_stack(read_outputs(self.boto3_client("cloudformation"), deploy.STACK_NAME))
-            except StackNotReady:
-                log.warning("a function ran, but stack %s is not deployed", deploy.STACK_NAME)
+            # The stack whose record table the function was given (any stack name, any prefix).
+            table = os.environ.get("SWR_TABLE_NAME", "")
+            cloudformation = self.boto3_client("cloudformation")
+            for stack in cloudformation.describe_stacks()["Stacks"]:
+                try:
+                    outputs = read_outputs(cloudformation, str(stack["StackName"]))
+                except StackNotReady:
+                    continue
+                if outputs.RecordTableName == table:
+                    self._adopt_stack(outputs)
+                    return
+            log.warning("a function ran, but no deployed stack has its record table %s", table)
 
     def _function_environment(self, deployment: deploy.Deployment) -> dict[str, str]:
         """The Environment.Variables of the stack's functions (one set: the template's Globals)."""

@@ -175,3 +175,34 @@ def test_the_audit_trail_logs_every_write_to_the_application_record(emulator: Em
         "resources.ARN": [table_arn],
         "readOnly": ["false"],
     }
+
+
+def test_every_command_finds_a_stack_of_another_name_and_prefix_by_its_name(
+    unprotected: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    # The README tells a second application to deploy under its own NamePrefix: every command
+    # then finds the state machine, table and the rest through --stack-name.
+    emu, world = unprotected, unprotected.world
+    assert world is not None
+    where = ["--endpoint", emu.start_server(0), "--region", emu.region, "--stack-name", "swr-ops"]
+    subnets = list(world.subnets.values())
+    deploy = ["deploy", "--yes", *where, "--parameter", "NamePrefix=swrops", "--parameter", "AppName=demo"]
+    deploy += ["--parameter", f"VpcId={world.vpc_id}", "--parameter", f"EndpointSubnetIds={','.join(subnets)}"]
+    deploy += ["--parameter", f"EndpointRouteTableIds={world.route_table_id}"]
+    assert cli.main(deploy) == 0, capsys.readouterr().err
+    register = ["register", "demo", "--instance", emu.primary_instance_id, "--target-group", world.target_group_arn]
+    register += ["--efs", world.file_system_id, "--mount-point", "/srv/demo/shared", "--subnets", *subnets]
+    assert cli.main([*register, *where]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+
+    assert cli.main(["drill", "demo", "--reason", "prefix", "--wait", "--warp", "100", *where]) == 0
+    assert "result: recovered" in capsys.readouterr().out
+    assert cli.main(["executions", "demo", "--json", *where]) == 0
+    (listed,) = [e for e in json.loads(capsys.readouterr().out) if e["name"].startswith("drill-demo")]
+    assert ":execution:swrops-failover:" in listed["execution_arn"]
+    assert cli.main(["show", listed["name"], *where]) == 0
+    assert "FinaliseFailover" in capsys.readouterr().out
+    assert cli.main(["report", listed["name"], "--html", str(tmp_path / "drill.html"), *where]) == 0
+    assert cli.main(["status", "--json", *where]) == 0
+    capsys.readouterr()
+    assert emu.boto3_client("dynamodb").get_item(TableName="swrops-apps", Key={"app": {"S": "demo"}})["Item"]

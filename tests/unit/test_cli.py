@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,7 +17,9 @@ from moto import mock_aws
 from swr import cli
 
 REGION = "ap-northeast-1"
-WHERE = ["--region", REGION]
+MACHINE = f"arn:aws:states:{REGION}:123456789012:stateMachine:swr-failover"
+# No stack is deployed here: the state machine and the table are named explicitly.
+WHERE = ["--region", REGION, "--state-machine-arn", MACHINE]
 # Stand-in for the real workflow: "Admit" answers like the real one, a drill of "broken"
 # fails with an error and cause, anything else is ignored with a reason.
 DEFINITION = {
@@ -46,7 +49,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "AWS_DEFAULT_REGION": REGION,
     }.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("SWR_TABLE_NAME", raising=False)
+    monkeypatch.setenv("SWR_TABLE_NAME", "swr-apps")
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[call-overload]
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(
@@ -198,7 +201,19 @@ def test_show_explains_a_bad_argument(
 def test_a_missing_state_machine_is_explained(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]):
     aws["sfn"].delete_state_machine(stateMachineArn=aws["state_machine_arn"])
     code, _, err = run(capsys, "drill", "demo", *WHERE)
-    assert code == cli.EXIT_ENVIRONMENT and "no state machine named swr-failover" in err
+    assert code == cli.EXIT_ENVIRONMENT and "no such state machine" in err
+
+
+def test_without_a_stack_or_explicit_names_the_commands_say_what_to_deploy(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.delenv("SWR_TABLE_NAME")
+    page = str(tmp_path / "page.html")
+    commands = (["drill", "demo"], ["executions", "demo"], ["show", "drill-demo-1"], ["report", "x", "--html", page])
+    for argv in commands:
+        code, _, err = run(capsys, *argv, "--region", REGION, "--stack-name", "swr-billing")
+        assert code == cli.EXIT_ENVIRONMENT, (argv, err)
+        assert "no stack named swr-billing: deploy it first with `swr deploy`" in err
 
 
 def test_an_unreachable_endpoint_is_explained(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
@@ -230,9 +245,9 @@ def test_a_bad_endpoint_or_warp_is_a_usage_error_before_anything_runs(
 def test_status_where_no_stack_is_deployed_is_an_environment_problem(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ):
-    code, out, _ = run(capsys, "status", *WHERE)
+    code, out, _ = run(capsys, "status", "--region", REGION)
     assert code == cli.EXIT_ENVIRONMENT and "no swr stack at" in out and "swr deploy" in out
-    code, out, _ = run(capsys, "status", "--json", *WHERE)
+    code, out, _ = run(capsys, "status", "--json", "--region", REGION)
     assert code == cli.EXIT_ENVIRONMENT and out.strip() == "[]"
 
 
