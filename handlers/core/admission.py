@@ -143,7 +143,10 @@ def _proceed(
 ) -> Admission:
     if carried is None or carried.route is Route.FENCE_AND_LAUNCH:
         reason = f"{reason}; {carried.reason}" if carried else reason
-        return decide(Decision.PROCEED, reason, _plan(record))
+        plan = _plan(record)
+        if carried is not None and carried.orphans:
+            plan = plan.model_copy(update={"rolled_back": [*plan.rolled_back, *carried.orphans]})
+        return decide(Decision.PROCEED, reason, plan)
     admission: Admission = decide(Decision.PROCEED, f"{reason}; {carried.reason}", carried.plan)
     return admission.model_copy(
         update={"route": carried.route, "takeover": carried.takeover, "boot": carried.boot, "error": carried.error}

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
+from handlers.core import launching
 from handlers.core.aws import api_call, client
 from handlers.core.fence.instances import state_of
 from handlers.core.record import AppRecord
@@ -43,6 +44,9 @@ class Continuation(BaseModel):
     takeover: Takeover | None = None
     boot: BootReport | None = None
     error: StepError | None = None
+    # Replacements the stopped execution launched that its state never recorded (stopped inside
+    # the fence-and-launch branch): a fresh start fences them like rolled-back ones.
+    orphans: list[str] = []
 
 
 def continuation(record: AppRecord, interrupted: str) -> Continuation:
@@ -50,7 +54,14 @@ def continuation(record: AppRecord, interrupted: str) -> Continuation:
     document = last_state_document(interrupted)
     fresh = Continuation(route=Route.FENCE_AND_LAUNCH, reason="")
     if document is None:
-        fresh.reason = f"{_name(interrupted)} launched no replacement: starting over with a new generation"
+        orphans = [str(i["InstanceId"]) for i in launching.instances_of(interrupted)]
+        fresh.orphans = orphans
+        fresh.reason = (
+            f"{_name(interrupted)} stopped before it recorded its replacement {', '.join(orphans)}: fencing it"
+            " and starting over with a new generation"
+            if orphans
+            else f"{_name(interrupted)} launched no replacement: starting over with a new generation"
+        )
         return fresh
     plan, takeover, boot = document
     replacement = takeover.replacement

@@ -382,7 +382,7 @@ class Emulator:
         return self._failover_verdicts[arn]
 
     def _admitted(self, arn: str) -> bool:
-        for event in moto_bridge.execution_events(arn)[:20]:
+        for event in moto_bridge.execution_events(arn):
             details = event.get("lambdaFunctionSucceededEventDetails") or event.get("taskSucceededEventDetails")
             if details is not None:  # the first task to succeed is Admit
                 return bool(json.loads(details.get("output") or "{}").get("decision") == "proceed")
