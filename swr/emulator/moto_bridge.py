@@ -2786,9 +2786,9 @@ def _patch_cloudformation_role_policies(p: _Patches) -> None:
 # missing context key as satisfied and an unmet condition on an Allow as a Deny. A key missing
 # from ContextEntries makes its condition false (true for the negated operators) and is listed in
 # MissingContextValues. Null, IfExists, ForAllValues/ForAnyValue and policy variables in
-# condition values are modelled. Not modelled: permissions boundaries, SCPs, resource policies,
-# NotResource, and the numeric, date and IP address operators (a condition using one fails
-# closed).
+# condition values, NotAction and NotResource are modelled. Not modelled: permissions boundaries,
+# SCPs, resource policies, and the numeric, date and IP address operators (a condition using one
+# fails closed).
 
 _DECISION_ORDER = ("allowed", "implicitDeny", "explicitDeny")  # least to most restrictive
 
@@ -2895,6 +2895,13 @@ def _simulate(
                 if key in plain:
                     names = plain[key] if isinstance(plain[key], list) else [plain[key]]
                     plain[key] = [str(n).lower() for n in names]
+            if "NotResource" in plain:
+                # Every resource but those listed (moto reads a statement without Resource as a
+                # trust policy's, which applies to everything).
+                listed = IAMPolicyStatement({"Effect": "Allow", "Action": "*", "Resource": plain.pop("NotResource")})
+                if listed.is_action_permitted("*", resource) != PermissionResult.NEUTRAL:
+                    continue
+                plain["Resource"] = "*"
             result = IAMPolicyStatement(plain).is_action_permitted(action.lower(), resource)
             if result == PermissionResult.NEUTRAL:
                 continue

@@ -180,6 +180,31 @@ def test_an_explicit_deny_wins_over_an_allow_and_each_resource_has_its_own_resul
     ]
 
 
+def test_not_resource_applies_to_every_resource_but_those_listed(iam: Any):
+    everything_but_the_record = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "dynamodb:PutItem",
+                "NotResource": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/swr-apps",
+            },
+        ],
+    }
+    iam.create_role(RoleName="writer", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+    iam.put_role_policy(RoleName="writer", PolicyName="p", PolicyDocument=json.dumps(everything_but_the_record))
+    role = str(iam.get_role(RoleName="writer")["Role"]["Arn"])
+    record, other = (f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t}" for t in ("swr-apps", "orders"))
+
+    [result] = simulate(iam, role, ["dynamodb:PutItem"], [record, other])
+
+    assert [(r["EvalResourceName"], r["EvalResourceDecision"]) for r in result["ResourceSpecificResults"]] == [
+        (record, "allowed"),
+        (other, "explicitDeny"),
+    ]
+
+
 def test_action_names_match_whatever_their_case(iam: Any):
     role = role_with_policies(iam)
 
