@@ -39,6 +39,7 @@ class StackOutputs(BaseModel):
     # Stacks deployed before swr pointed its EC2 rules at the record's instances have neither.
     InstanceWatchRuleName: str = ""
     FenceReleaseRuleName: str = ""
+    OperatorPolicyArn: str = ""  # stacks deployed before it have none
 
 
 USABLE_STATUSES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}

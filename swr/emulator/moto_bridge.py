@@ -4017,8 +4017,40 @@ def _service_authorizations(
         return [(f"states:{action}", str(params["executionArn"]), {})]
     if service == "stepfunctions" and action in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"):
         return [(f"states:{action}", "*", {})]  # a task token is not a resource
-    if service == "stepfunctions" and action == "StartExecution":
-        return [("states:StartExecution", str(params["stateMachineArn"]), {})]
+    if service == "stepfunctions" and action in ("StartExecution", "ListExecutions", "DescribeStateMachine"):
+        return [(f"states:{action}", str(params["stateMachineArn"]), {})]
+    if service == "stepfunctions" and action in (
+        "StopExecution",
+        "RedriveExecution",
+        "DescribeStateMachineForExecution",
+    ):
+        return [(f"states:{action}", str(params["executionArn"]), {})]
+    if service == "stepfunctions" and action == "ListStateMachines":
+        return [("states:ListStateMachines", "*", {})]
+    if service == "cloudformation" and action in ("DescribeStacks", "ListStacks"):
+        return [(f"cloudformation:{action}", "*", {})]  # resource-level exists; the policies use "*"
+    if service == "dynamodb" and action in ("Scan", "DescribeTable"):
+        return [(f"dynamodb:{action}", _arn("dynamodb", region, account, f"table/{params['TableName']}"), {})]
+    if service == "events" and action == "DescribeRule":
+        return [("events:DescribeRule", _arn("events", region, account, f"rule/{params['Name']}"), {})]
+    if service == "iam" and action == "SimulatePrincipalPolicy":
+        return [("iam:SimulatePrincipalPolicy", str(params["PolicySourceArn"]), {})]
+    if service == "iam" and action == "GetInstanceProfile":
+        return [
+            ("iam:GetInstanceProfile", f"arn:aws:iam::{account}:instance-profile/{params['InstanceProfileName']}", {})
+        ]
+    if service == "lambda" and action == "GetFunctionConfiguration":
+        name = str(params["FunctionName"])
+        return [
+            (
+                "lambda:GetFunctionConfiguration",
+                name if name.startswith("arn:") else _arn("lambda", region, account, f"function:{name}"),
+                {},
+            )
+        ]
+    if service == "sts" and action == "GetCallerIdentity":
+        return []  # "No permissions are required to perform this operation" (STS API reference)
+
     if service == "cloudwatch" and action == "PutMetricData":
         return [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": [str(params.get("Namespace", ""))]})]
     if service == "lambda" and action == "Invoke":
@@ -4051,6 +4083,10 @@ def _efs_authorizations(action: str, params: dict[str, Any], region: str, accoun
             return [("elasticfilesystem:DescribeMountTargets", *file_system(str(params["FileSystemId"])))]
         target = of_mount_target(str(params["MountTargetId"]))
         return [("elasticfilesystem:DescribeMountTargets", *file_system(str(target.file_system_id)))]
+    if action == "DescribeFileSystems":
+        if params.get("FileSystemId"):
+            return [("elasticfilesystem:DescribeFileSystems", *file_system(str(params["FileSystemId"])))]
+        return [("elasticfilesystem:DescribeFileSystems", "*", {})]
     if action == "DescribeMountTargetSecurityGroups":
         target = of_mount_target(str(params["MountTargetId"]))
         return [("elasticfilesystem:DescribeMountTargetSecurityGroups", *file_system(str(target.file_system_id)))]
@@ -4100,7 +4136,8 @@ def _authorize(
     if needed is None:
         return f"the emulator has no authorization model for {service}:{action}"
     iam = iam_backends[account]["global"]
-    if not any(role.arn == role_arn for role in iam.roles.values()):
+    known = [*(role.arn for role in iam.roles.values()), *(user.arn for user in iam.users.values())]
+    if role_arn not in known:
         return None  # a role IAM does not know: the bridge's own canaries give made-up ones
     policies = _principal_policies(iam, role_arn)
     for iam_action, resource, needed_context in needed:
@@ -4111,13 +4148,32 @@ def _authorize(
     return None
 
 
+_CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
+
+
+def _signing_user(response: Any) -> tuple[str, dict[str, list[str]]] | None:
+    """The IAM user whose access key signed the request (a client outside the process: an
+    operator's command line given that user's keys); None for any other key (the emulator's
+    default test credentials), whose calls stay unchecked."""
+    from moto.iam.models import iam_backends
+
+    found = _CREDENTIAL.search(str(response.headers.get("Authorization") or ""))
+    if found is None:
+        return None
+    try:
+        user = iam_backends[str(response.current_account)]["global"].get_user_from_access_key_id(found.group(1))
+    except Exception:  # no IAM backend for the account yet
+        return None
+    return (str(user.arn), {}) if user is not None else None
+
+
 def _patch_step_authorization(p: _Patches) -> None:
     from moto.core.responses import ActionResult, BaseResponse
 
     original = _require(BaseResponse, "call_action")
 
     def call_action(self: Any) -> Any:
-        current = getattr(_principal, "current", None)
+        current = getattr(_principal, "current", None) or _signing_user(self)
         if current is None:
             return original(self)
         try:

@@ -16,12 +16,21 @@ from tests.scenarios.conftest import assert_safe, finished, output, replacements
 
 
 class Operator:
-    """Runs swr commands against the emulator's endpoint, as a shell would."""
+    """Runs swr commands against the emulator's endpoint, as a shell would, with the keys of an
+    on-call user who has the stack's operator policy and nothing else: the emulator authorizes
+    each call against it (bridge patch 42), and any refusal fails the test."""
 
-    def __init__(self, emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(self, emu: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
         self.emu = emu
         self.capsys = capsys
         self.where = ["--endpoint", emu.start_server(0), "--region", emu.region]
+        iam = emu.boto3_client("iam")
+        iam.create_user(UserName="oncall")
+        assert emu.stack is not None and emu.stack.OperatorPolicyArn
+        iam.attach_user_policy(UserName="oncall", PolicyArn=emu.stack.OperatorPolicyArn)
+        key = iam.create_access_key(UserName="oncall")["AccessKey"]
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
 
     def run(self, *argv: str) -> tuple[int, str, str]:
         code = cli.main([*argv, *self.where])
@@ -42,8 +51,8 @@ def emulator(served_emulator: Emulator) -> Emulator:
 
 
 @pytest.fixture
-def operator(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> Operator:
-    return Operator(emulator, capsys)
+def operator(emulator: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Operator:
+    return Operator(emulator, capsys, monkeypatch)
 
 
 def entered(emu: Emulator, arn: str, state: str, timeout: float = 30.0) -> None:
@@ -176,10 +185,12 @@ def test_a_failover_stopped_while_its_replacement_waited_for_the_permit_is_resum
     assert_safe(emulator)
 
 
-def test_while_a_failover_runs_neither_maintenance_nor_resume_touch_it(capsys: pytest.CaptureFixture[str]):
+def test_while_a_failover_runs_neither_maintenance_nor_resume_touch_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
     # A slow clock keeps the failover waiting for its permit while the operator types.
     with Emulator(virtual=False, warp=10.0) as emulator:
-        operator = Operator(emulator, capsys)
+        operator = Operator(emulator, capsys, monkeypatch)
         assert emulator.simulation is not None
         emulator.simulation.silent_gate_azs.update(emulator.world.subnets)
         arn = start(emulator, {"kind": "drill", "app": "demo"}, "drill-running")
@@ -276,3 +287,18 @@ def _admit_output(emu: Emulator, arn: str) -> dict[str, Any]:
         if exited.get("name") == "Admit":
             return dict(json.loads(exited["output"]))
     raise AssertionError(f"{arn} has no Admit result")
+
+
+def test_an_oncall_operator_with_only_the_operator_policy_runs_every_day_two_command(
+    operator: Operator, tmp_path: Any
+):
+    # Each call is authorized against the stack's OperatorPolicy (any refusal fails the test).
+    assert operator.run("drill", "demo", "--dry-run")[0] == cli.EXIT_OK
+    code, out, err = operator.run("drill", "demo", "--reason", "on-call drill", "--wait", "--warp", "100")
+    assert code == cli.EXIT_OK, err
+    code, out, _ = operator.run("executions", "demo", "--json")
+    (latest, *_) = json.loads(out)
+    assert code == cli.EXIT_OK and latest["status"] == "SUCCEEDED"
+    assert operator.run("show", latest["name"])[0] == cli.EXIT_OK
+    assert operator.run("report", latest["name"], "--html", str(tmp_path / "drill.html"))[0] == cli.EXIT_OK
+    assert operator.status()["state"] == "NORMAL"
