@@ -289,9 +289,7 @@ def _admit_output(emu: Emulator, arn: str) -> dict[str, Any]:
     raise AssertionError(f"{arn} has no Admit result")
 
 
-def test_an_oncall_operator_with_only_the_operator_policy_runs_every_day_two_command(
-    operator: Operator, tmp_path: Any
-):
+def test_an_oncall_operator_with_only_the_operator_policy_runs_every_day_two_command(operator: Operator, tmp_path: Any):
     # Each call is authorized against the stack's OperatorPolicy (any refusal fails the test).
     assert operator.run("drill", "demo", "--dry-run")[0] == cli.EXIT_OK
     code, out, err = operator.run("drill", "demo", "--reason", "on-call drill", "--wait", "--warp", "100")
