@@ -117,8 +117,10 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
     (the state machine's role), EventBridge deliveries (a target's role, or a function's resource
     policy; refused deliveries go to the dead-letter queue), and whatever runs inside
     :func:`acting_as` (the emulator's instances: the instance profile's role with the VPC, address
-    and instance its credentials are used from). Not the drivers and the command line (an
-    operator's own credentials), nor the emulator's bookkeeping (:func:`as_emulator`).
+    and instance its credentials are used from), and requests signed with an IAM user's access
+    key (an operator's command line: the user's inline and attached policies). Not requests
+    signed with any other key (the drivers' test credentials), nor the emulator's bookkeeping
+    (:func:`as_emulator`).
 43. DynamoDB item results (GetItem, PutItem, Query, ...) are written as JSON directly rather than
     member by member through moto's model-driven serializer; results holding bytes or datetimes
     still go through moto's. The response a client parses is the same.
