@@ -4014,6 +4014,8 @@ def _service_authorizations(
             arn = _arn("cloudwatch", region, account, f"alarm:{params['AlarmName']}")
             actions = [str(a) for a in _listed(params, "AlarmActions")]
             return [("cloudwatch:PutMetricAlarm", arn, {"cloudwatch:alarmactions": actions} if actions else {})]
+        if action == "PutMetricData":  # no resource-level permissions; the namespace condition key
+            return [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": [str(params.get("Namespace", ""))]})]
         return None
     if service == "stepfunctions" and action in ("DescribeExecution", "GetExecutionHistory"):
         return [(f"states:{action}", str(params["executionArn"]), {})]
@@ -4053,8 +4055,6 @@ def _service_authorizations(
     if service == "sts" and action == "GetCallerIdentity":
         return []  # "No permissions are required to perform this operation" (STS API reference)
 
-    if service == "cloudwatch" and action == "PutMetricData":
-        return [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": [str(params.get("Namespace", ""))]})]
     if service == "lambda" and action == "Invoke":
         name = str(params["FunctionName"])
         arn = name if name.startswith("arn:") else _arn("lambda", region, account, f"function:{name}")
@@ -4154,19 +4154,31 @@ _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 
 
 def _signing_user(response: Any) -> tuple[str, dict[str, list[str]]] | None:
-    """The IAM user whose access key signed the request (a client outside the process: an
-    operator's command line given that user's keys); None for any other key (the emulator's
-    default test credentials), whose calls stay unchecked."""
+    """Whose access key signed the request (a client outside the process): an IAM user's (an
+    operator's command line), or a role session's from AssumeRole (a hook given the instance
+    role's credentials; its aws:userid is "<role id>:<session name>"). None for any other key
+    (the emulator's default test credentials), whose calls stay unchecked."""
     from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
 
     found = _CREDENTIAL.search(str(response.headers.get("Authorization") or ""))
     if found is None:
         return None
+    key, account = found.group(1), str(response.current_account)
     try:
-        user = iam_backends[str(response.current_account)]["global"].get_user_from_access_key_id(found.group(1))
-    except Exception:  # no IAM backend for the account yet
+        iam = iam_backends[account]["global"]
+        user = iam.get_user_from_access_key_id(key)
+        if user is not None:
+            return str(user.arn), {}
+        session = sts_backends[account]["aws"].get_assumed_role_from_access_key(key)
+    except Exception:  # no IAM or STS backend for the account yet
         return None
-    return (str(user.arn), {}) if user is not None else None
+    if session is None:
+        return None
+    role = next((r for r in iam.roles.values() if r.arn == session.role_arn), None)
+    if role is None:
+        return None
+    return str(role.arn), {"aws:userid": [f"{role.id}:{session.session_name}"]}
 
 
 def _patch_step_authorization(p: _Patches) -> None:

@@ -30,12 +30,25 @@ class Served:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SWR_", "HV_"))}
         env.update(
             AWS_ENDPOINT_URL=closed_port() if api_down else self.endpoint,
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
             AWS_REGION=self.emu.region,
+            **self.instance_credentials(),
         )
         env.update(extra)
         return env
+
+    def instance_credentials(self) -> dict[str, str]:
+        """The instance role's credentials, as the instance profile hands them out (a session
+        named after the instance): the emulator authorizes each call of the hook against the
+        role, and any refusal fails the test."""
+        assert self.emu.stack is not None
+        granted = self.emu.boto3_client("sts").assume_role(
+            RoleArn=self.emu.stack.InstanceRoleArn, RoleSessionName=self.emu.primary_instance_id
+        )["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": granted["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": granted["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": granted["SessionToken"],
+        }
 
     def spooled(self) -> list[dict[str, Any]]:
         """The details of the spooled faults, in spool order."""
