@@ -188,9 +188,7 @@ class Aws:
         if self._outputs is None:
             from swr.stack import DEFAULT_STACK_NAME
 
-            name = self.stack_name or DEFAULT_STACK_NAME
-            found = stack_outputs(self, name)
-            self._outputs = found
+            self._outputs = stack_outputs(self, self.stack_name or DEFAULT_STACK_NAME)
         return self._outputs
 
 

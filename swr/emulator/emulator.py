@@ -27,7 +27,7 @@ from handlers.core.record_store import RecordStore
 from handlers.core.settings import get_settings
 from rms_hooks import fault_notifier
 from rms_hooks.boot_gate import BootGate, GateConfig
-from swr import onboarding
+from swr import onboarding, status
 from swr.emulator import deploy, moto_bridge, scenarios, world
 from swr.emulator.clock import VirtualClock, WarpClock
 from swr.emulator.faults import SERVER_ERROR, THROTTLING, FaultPlan
@@ -35,7 +35,7 @@ from swr.emulator.host import SimulatedHost
 from swr.emulator.latency import LatencyProfile
 from swr.emulator.network import Flow
 from swr.emulator.simulation import EfsStore, SimInstance, Simulation
-from swr.stack import StackNotReady, StackOutputs, read_outputs
+from swr.stack import StackOutputs
 
 SCENARIOS = scenarios.NAMES
 HANDLER_SERVICES = ("ec2", "elbv2", "dynamodb", "events", "stepfunctions", "cloudwatch")
@@ -550,12 +550,7 @@ class Emulator:
         if self.stack is None:
             # The stack whose record table the function was given (any stack name, any prefix).
             table = os.environ.get("SWR_TABLE_NAME", "")
-            cloudformation = self.boto3_client("cloudformation")
-            for stack in cloudformation.describe_stacks()["Stacks"]:
-                try:
-                    outputs = read_outputs(cloudformation, str(stack["StackName"]))
-                except StackNotReady:
-                    continue
+            for _, outputs in status.discover_stacks(self.boto3_client("cloudformation")):
                 if outputs.RecordTableName == table:
                     self._adopt_stack(outputs)
                     return

@@ -711,8 +711,14 @@ def acting_as(role_arn: str, context: dict[str, list[str]] | None = None) -> Ite
     authorizes each against the role, with ``context``'s global condition keys (for an instance's
     credentials: the VPC, address and instance they are used from). Nests: a Lambda the
     interpreter invokes acts as its own role, then the interpreter again."""
+    with _principal_is((role_arn, {k.lower(): list(v) for k, v in (context or {}).items()})):
+        yield
+
+
+@contextmanager
+def _principal_is(current: tuple[str, dict[str, list[str]]] | None) -> Iterator[None]:
     saved = getattr(_principal, "current", None)
-    _principal.current = (role_arn, {k.lower(): list(v) for k, v in (context or {}).items()})
+    _principal.current = current
     try:
         yield
     finally:
@@ -980,7 +986,9 @@ class _TargetRefuses(Exception):
 def _function_policy_allows(fn: Any, rule_arn: str) -> bool:
     """Lambda's resource-based policy: an EventBridge rule invokes a function only when a
     statement lets events.amazonaws.com call lambda:InvokeFunction, for this rule's ARN when
-    it names one (AWS::Lambda::Permission with SourceArn)."""
+    it names one (AWS::Lambda::Permission with SourceArn). EventBridge User Guide, "Using
+    resource-based policies for Amazon EventBridge" (Lambda targets need the function's
+    resource-based policy, not a role)."""
     try:
         policy = fn.policy.get_policy()["Policy"]
     except Exception:  # no statement at all (moto raises its not-found)
@@ -3541,12 +3549,8 @@ def as_aws_service() -> Iterator[None]:
 def as_emulator() -> Iterator[None]:
     """The emulator's own calls (the simulated world's bookkeeping, the harness's reads) are made
     under no caller's role, even on a thread that acts as one (a boot gate's)."""
-    saved = getattr(_principal, "current", None)
-    _principal.current = None
-    try:
+    with _principal_is(None):
         yield
-    finally:
-        _principal.current = saved
 
 
 def put_events_entry_size(entry: dict[str, Any]) -> int:
