@@ -2,6 +2,7 @@
 # virtual environment in .venv on first use (and again only when pyproject.toml changes);
 # `make lint` (and so `make test`) also sets up .venv-tools for checkov on first use.
 
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -58,11 +59,14 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "swr needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@echo "setting up $(VENV): swr and its test tools from PyPI (pip install -e '.[dev]'; a few minutes the first time)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	set -o pipefail; $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' \
+		| { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; }
 	touch $(STAMP)
 
 $(TOOLS_STAMP):
+	@echo "setting up $(TOOLS_VENV): checkov $(CHECKOV_VERSION) from PyPI, for the template checks"
 	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
 	rm -f $(TOOLS_VENV)/.checkov-*
@@ -74,8 +78,10 @@ $(TOOLS_STAMP):
 $(CHROMIUM):
 	@command -v apt-get >/dev/null || \
 		{ echo "the report's browser test needs $(CHROMIUM): install Chromium (Debian: apt-get install chromium)" >&2; exit 1; }
+	@echo "installing Chromium with apt-get (Debian's package and the fonts it recommends, about 130 packages;"
+	@echo "needs root), for the report's browser test; only make test needs it"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info rms_hooks/build rms_hooks/*.egg-info

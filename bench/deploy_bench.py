@@ -19,9 +19,9 @@ from typing import Any
 
 import boto3
 
-from swr import onboarding
 from swr.emulator import moto_bridge, world
 from swr.emulator.deploy import deploy, parameters_for
+from swr.ops import onboarding
 
 PHASES = ("seed", "package", "transform", "change set", "check", "register")
 

@@ -1,8 +1,10 @@
 """The thin Lambda shell every step shares.
 
-Powertools logging (correlation id = the execution name), tracing and metrics; the event is
-parsed into the step's input model, the logic is called with the record store, and its
-model is returned as JSON. Errors keep their class names: the ASL matches them by name.
+Powertools logging (correlation id = the execution name), tracing and metrics; the logs and
+metrics name the step as handlers/core/step_names.py does (``CutOffInstances``, not the
+module). The event is parsed into the step's input model, the logic is called with the record
+store, and its model is returned as JSON. Errors keep their class names: the ASL matches them
+by name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
+from handlers.core import step_names
 from handlers.core.errors import SwrError
 from handlers.core.record_store import RecordStore
 from handlers.core.settings import get_settings
@@ -36,7 +39,9 @@ class StepInputInvalid(SwrError):
 
 def lambda_step(model: type[Request]) -> Callable[[Callable[[Request, RecordStore], Any]], Handler]:
     def decorate(logic: Callable[[Request, RecordStore], Any]) -> Handler:
-        step = logic.__module__.rsplit(".", 1)[-1]
+        # The step's one name (handlers/core/step_names.py): the log key and metric dimension
+        # ``step``, and what an input error names. A module not in the table fails on import.
+        step = step_names.of_module(logic.__module__).name
 
         @logger.inject_lambda_context(clear_state=True)
         @metrics.log_metrics(raise_on_empty_metrics=False)

@@ -52,10 +52,12 @@ log = logging.getLogger("swr-hooks.config")
 
 DEFAULT_CONFIG_PATH = Path("/etc/swr/hooks.json")
 DEFAULT_SPOOL_PATH = Path("/var/spool/swr/faults.jsonl")
-# swr.onboarding.create_alarms: the heartbeat-missing alarm counts samples per 60 s period and
+# swr.ops.onboarding.create_alarms: the heartbeat-missing alarm counts samples per 60 s period and
 # breaches on a period with none. Two beats per period at least, so one lost call is not a failover.
 HEARTBEAT_ALARM_PERIOD_SECONDS = 60
 MAX_METRIC_INTERVAL_SECONDS = HEARTBEAT_ALARM_PERIOD_SECONDS / 2
+# A copy of handlers.core.record.APP_NAME_PATTERN, kept here on purpose: the hooks run on the
+# instance and import nothing of the control plane (handlers, swr). Change both together.
 APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

@@ -1,7 +1,7 @@
 """The RMS heartbeat: while RMS reports the userApplication Online, publish ``Heartbeat`` = 1
 every ``metric_interval_seconds``; publish nothing otherwise.
 
-The stack's heartbeat-missing alarm (``swr.onboarding.create_alarms``: namespace
+The stack's heartbeat-missing alarm (``swr.ops.onboarding.create_alarms``: namespace
 ``metric_namespace``, metric ``Heartbeat``, dimension ``App``, SampleCount < 1 over one 60 s
 period, missing data breaching) goes to ALARM after a period without a sample, so a hung OS,
 a dead RMS, a stopped heartbeat and an application that is no longer Online all look alike:
@@ -37,7 +37,7 @@ from typing import Any
 
 from rms_hooks.config import ConfigError, HooksConfig, configure_logging, load_hooks_config
 
-HEARTBEAT_METRIC = "Heartbeat"  # swr.onboarding.HEARTBEAT_METRIC, the alarm's metric
+HEARTBEAT_METRIC = "Heartbeat"  # swr.ops.onboarding.HEARTBEAT_METRIC, the alarm's metric
 APP_DIMENSION = "App"
 
 log = logging.getLogger("swr-hooks.heartbeat")

@@ -11,6 +11,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 DEFAULT_STACK_NAME = "swr"
+# The served emulator tags its stack with its time warp, so the read commands show its
+# simulated seconds without being told (a stack on AWS has no such tag: real time).
+TIME_WARP_TAG = "swr:emulator-time-warp"
 
 
 class StackNotReady(Exception):

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from handlers.core.steps import readable_cause
+
 ToSimulated = Callable[[datetime], float]
 
 CONTAINERS = frozenset({"Parallel", "Map"})
@@ -86,9 +88,6 @@ class Timeline(BaseModel):
     @property
     def retries(self) -> int:
         return sum(step.retries for step in self.steps)
-
-    def failed_steps(self) -> list[Step]:
-        return [s for s in self.steps if s.status in (StepStatus.FAILED, StepStatus.CAUGHT)]
 
     def render(self) -> list[str]:
         return render(self)
@@ -353,16 +352,6 @@ def _json(text: Any) -> Any:
 
 
 # --- rendering ----------------------------------------------------------------------------
-def readable_cause(cause: str | None) -> str:
-    """A Lambda error's cause is the runtime's JSON report; an operator wants its message."""
-    if not cause:
-        return ""
-    parsed = _json(cause)
-    if isinstance(parsed, dict) and parsed.get("errorMessage"):
-        return str(parsed["errorMessage"])
-    return cause
-
-
 def describe_failure(error: str | None, cause: str | None) -> str:
     message = readable_cause(cause)
     if error and message:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from handlers.core.aws import api_call, client
@@ -41,7 +42,8 @@ def retarget(alarm_names: list[str], new_instance_id: str) -> list[str]:
         dimensions = alarm.get("Dimensions", [])
         if not any(d["Name"] == "InstanceId" for d in dimensions):
             continue  # e.g. the heartbeat alarm, keyed by application
-        request: dict[str, Any] = {key: alarm[key] for key in _COPIED if alarm.get(key) not in (None, [])}
+        described: Mapping[str, Any] = alarm  # read by the names in _COPIED, not literal keys
+        request: dict[str, Any] = {key: described[key] for key in _COPIED if described.get(key) not in (None, [])}
         request["Dimensions"] = [
             {"Name": d["Name"], "Value": new_instance_id if d["Name"] == "InstanceId" else d["Value"]}
             for d in dimensions

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -13,6 +13,15 @@ from botocore.exceptions import ClientError, ConnectionError, EndpointConnection
 
 from handlers.core.errors import AwsThrottled, AwsUnavailable
 from handlers.core.settings import get_settings
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency, never imported at run time
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_efs import EFSClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 THROTTLING_CODES = frozenset(
     {
@@ -32,8 +41,23 @@ UNAVAILABLE_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnava
 _clients: dict[str, Any] = {}
 
 
+@overload
+def client(service: Literal["cloudwatch"]) -> CloudWatchClient: ...
+@overload
+def client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["ec2"]) -> EC2Client: ...
+@overload
+def client(service: Literal["efs"]) -> EFSClient: ...
+@overload
+def client(service: Literal["elbv2"]) -> ElasticLoadBalancingv2Client: ...
+@overload
+def client(service: Literal["events"]) -> EventBridgeClient: ...
+@overload
+def client(service: Literal["stepfunctions"]) -> SFNClient: ...
 def client(service: str) -> Any:
-    """One client per service for the process (on AWS, a Lambda execution environment's life)."""
+    """One client per service for the process (on AWS, a Lambda execution environment's life),
+    typed by boto3-stubs for mypy."""
     made = _clients.get(service)
     if made is None:
         attempts = get_settings().sdk_max_attempts

@@ -3,7 +3,6 @@ statemachine/failover.asl.json; none knows about Lambda."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from handlers.core import alarms, clock, failover_metrics, launching, lease, notifications, permits, targets, watch
@@ -26,6 +25,7 @@ from handlers.core.steps import (
     RollbackInput,
     StepError,
     StepInput,
+    readable_cause,
 )
 
 ADOPTABLE_STATES = ALIVE_STATES  # a permitted replacement that may run the workload
@@ -86,7 +86,7 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
         started_at=request.plan.started_at,
         finished_at=finished,
         attempts=request.plan.attempt,
-        step_seconds=_step_seconds(request, finished),
+        phase_seconds=_phase_seconds(request, finished),
         fenced=fenced,
         leftovers=leftovers,
     )
@@ -112,7 +112,7 @@ def finalise(request: FinaliseInput, store: RecordStore) -> FailoverOutcome:
         new_az=replacement.az,
         generation=stored.generation,
         duration_seconds=summary.duration_seconds,
-        step_seconds=summary.step_seconds,
+        phase_seconds=summary.phase_seconds,
         fenced=fenced,
         leftovers=leftovers,
     )
@@ -231,18 +231,7 @@ def fail(request: FailInput, store: RecordStore) -> StepError:
     return StepError(Error=request.error.Error, Cause=f"{cause} | {'; '.join(actions) or 'nothing to clean up'}")
 
 
-def readable_cause(cause: str) -> str:
-    """A Lambda failure's Cause is the runtime's JSON report; keep its message."""
-    try:
-        report = json.loads(cause)
-    except (TypeError, ValueError):
-        return cause
-    if isinstance(report, dict) and "errorMessage" in report:
-        return str(report["errorMessage"])
-    return cause
-
-
-def _step_seconds(request: FinaliseInput, finished: datetime) -> dict[str, float]:
+def _phase_seconds(request: FinaliseInput, finished: datetime) -> dict[str, float]:
     plan, takeover = request.plan, request.takeover
     marks: dict[str, tuple[datetime | None, datetime | None]] = {
         "detect": (request.trigger.observed_at, plan.started_at),

@@ -9,17 +9,22 @@ metric              unit     dimensions                one datum per
 ``Failovers``       Count    App, Outcome              failover that ended (recovered / failed)
 ``FailoverDuration`` Seconds App, Outcome              failover: lease taken to end (the RTO
                                                        once detection is added)
-``StepDuration``    Seconds  App, Step                 phase of a recovered failover: detect,
+``PhaseDuration``   Seconds  App, Phase                phase of a recovered failover: detect,
                                                        fence, launch_to_running, boot_gate,
                                                        healthy
 ==================  =======  ========================  ==========================================
 
 Every distinct combination of dimension values is a metric of its own (billed, and what a
 dashboard or alarm must name exactly), so dimensions take only bounded values: one
-application, two outcomes, five steps. What is unbounded (execution ARN, instance ids, AZs,
+application, two outcomes, five phases. What is unbounded (execution ARN, instance ids, AZs,
 the error) goes into the EMF document as properties, searchable in Logs Insights, never into
 dimensions. One EMF document has one dimension set, so each set is a document of its own,
 apart from the shell's ``StepInvocations`` (which carry ``step`` and ``service``).
+
+A phase is not a step: a phase is the stretch of a failover between two moments the steps
+recorded (``FailoverOutcome.phase_seconds``); a step is one Lambda function, run by the ASL
+states handlers/core/step_names.py names, and counted by the shell's ``StepInvocations`` and
+``StepErrors``.
 
 The documents are flushed here, when the step's work is done, not by the shell's
 ``log_metrics``: that flushes even when the step raises, and a Finalise that is retried must
@@ -45,18 +50,18 @@ DEFAULT_NAMESPACE = "swr"  # the template's default NamePrefix
 
 FAILOVERS = "Failovers"
 FAILOVER_DURATION = "FailoverDuration"
-STEP_DURATION = "StepDuration"
+PHASE_DURATION = "PhaseDuration"
 RECOVERED, FAILED = "recovered", "failed"
-# FailoverOutcome.step_seconds keys that become StepDuration; "total" is FailoverDuration.
-STEPS = ("detect", "fence", "launch_to_running", "boot_gate", "healthy")
+# FailoverOutcome.phase_seconds keys that become PhaseDuration; "total" is FailoverDuration.
+PHASES = ("detect", "fence", "launch_to_running", "boot_gate", "healthy")
 
 # What the dashboard and the tests may rely on: metric name -> its dimension names.
 DIMENSIONS: dict[str, tuple[str, ...]] = {
     FAILOVERS: ("App", "Outcome"),
     FAILOVER_DURATION: ("App", "Outcome"),
-    STEP_DURATION: ("App", "Step"),
+    PHASE_DURATION: ("App", "Phase"),
 }
-UNITS = {FAILOVERS: "Count", FAILOVER_DURATION: "Seconds", STEP_DURATION: "Seconds"}
+UNITS = {FAILOVERS: "Count", FAILOVER_DURATION: "Seconds", PHASE_DURATION: "Seconds"}
 
 
 class MetricDocument(BaseModel):
@@ -84,12 +89,12 @@ def recovered_documents(outcome: FailoverOutcome, finished: datetime) -> list[Me
             timestamp=finished,
         )
     ]
-    for step in STEPS:
-        if step in outcome.step_seconds:
+    for phase in PHASES:
+        if phase in outcome.phase_seconds:
             documents.append(
                 MetricDocument(
-                    dimensions={"App": outcome.app, "Step": step},
-                    values={STEP_DURATION: outcome.step_seconds[step]},
+                    dimensions={"App": outcome.app, "Phase": phase},
+                    values={PHASE_DURATION: outcome.phase_seconds[phase]},
                     properties=context,
                     timestamp=finished,
                 )

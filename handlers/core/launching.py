@@ -7,8 +7,9 @@ type, and an instance already launched for this attempt is returned instead of a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +20,9 @@ from handlers.core.errors import AlternateZonesExhausted, LaunchSpecInvalid, NoC
 from handlers.core.fence.instances import state_of
 from handlers.core.record import AppRecord
 from handlers.core.steps import FailoverPlan, Replacement
+
+if TYPE_CHECKING:  # boto3-stubs
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 APP_TAG = "swr:app"
 GENERATION_TAG = "swr:generation"
@@ -129,7 +133,7 @@ def check_running(replacement: Replacement) -> Replacement:
     return replacement.model_copy(update={"state": state})
 
 
-def instances_of(execution: str) -> list[dict[str, Any]]:
+def instances_of(execution: str) -> list[InstanceTypeDef]:
     """Every live instance this execution launched."""
     with api_call("find replacements of this execution"):
         reservations = client("ec2").describe_instances(
@@ -173,7 +177,7 @@ def encrypted_block_devices(image_id: str) -> list[dict[str, Any]]:
     return encrypted_mappings(images[0])
 
 
-def encrypted_mappings(image: dict[str, Any]) -> list[dict[str, Any]]:
+def encrypted_mappings(image: Mapping[str, Any]) -> list[dict[str, Any]]:
     # Amazon EBS User Guide (encryption examples): a volume restored from an unencrypted snapshot
     # is encrypted when the launch's mapping says Encrypted; EbsBlockDevice (EC2 API Reference)
     # refuses a SnapshotId beside an encryption value, so none is given. The AMI's size is

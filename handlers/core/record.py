@@ -7,13 +7,18 @@ can move both at once. ``version`` is the optimistic-concurrency counter every w
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-AppName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+# What an application may be called: the one definition for the control plane (a name check
+# elsewhere uses this, not a copy); rms_hooks/config.py keeps a copy, as the instance-side
+# hooks import nothing of the control plane.
+APP_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+AppName = Annotated[str, StringConstraints(pattern=APP_NAME_PATTERN.pattern)]
 
 RECENT_TRIGGERS_KEPT = 50
 HISTORY_KEPT = 20
@@ -179,7 +184,11 @@ class FailoverSummary(_Model):
     started_at: datetime
     finished_at: datetime
     attempts: int = 1
-    step_seconds: dict[str, float] = Field(default_factory=dict)
+    # The failover's phases (failover_metrics.PHASES) and "total", in seconds. Records written
+    # before the phases were so named call it step_seconds: read either, write phase_seconds.
+    phase_seconds: dict[str, float] = Field(
+        default_factory=dict, validation_alias=AliasChoices("phase_seconds", "step_seconds")
+    )
     cause: str | None = None
     fenced: list[str] = Field(default_factory=list)  # each replaced instance: its state, how it was cut off
     leftovers: list[str] = Field(default_factory=list)  # replaced instances EC2 never powered off

@@ -18,6 +18,7 @@ decides where the new execution picks up:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -132,7 +133,7 @@ def last_state_document(execution: str) -> tuple[FailoverPlan, Takeover, BootRep
             return latest[1] if latest else None
 
 
-def _takeover_document(event: dict[str, Any]) -> tuple[FailoverPlan, Takeover, BootReport | None] | None:
+def _takeover_document(event: Mapping[str, Any]) -> tuple[FailoverPlan, Takeover, BootReport | None] | None:
     exited = event.get("stateExitedEventDetails")
     if not exited:
         return None

@@ -6,6 +6,7 @@ result lands at the ``ResultPath`` named beside each model.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -183,6 +184,20 @@ class StepError(BaseModel):
         return "(no cause given)" if value is None else value
 
 
+def readable_cause(cause: str | None) -> str:
+    """A Lambda failure's Cause is the runtime's JSON report: its message is what a person
+    reads (FailFailover's own cause quotes it, the control plane's timeline and report show it)."""
+    if not cause:
+        return ""
+    try:
+        report = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(report, dict) and report.get("errorMessage"):
+        return str(report["errorMessage"])
+    return cause
+
+
 class StepInput(_Step):
     """The common part every step after Admit receives."""
 
@@ -247,7 +262,7 @@ class FailoverOutcome(BaseModel):
     new_az: str | None = None
     generation: int
     duration_seconds: float
-    step_seconds: dict[str, float] = Field(default_factory=dict)
+    phase_seconds: dict[str, float] = Field(default_factory=dict)  # failover_metrics.PHASES and "total"
     fenced: list[str] = Field(default_factory=list)  # each replaced instance: its state, how it was cut off
     leftovers: list[str] = Field(default_factory=list)  # replaced instances still running: terminate them
     error: str | None = None

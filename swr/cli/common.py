@@ -1,31 +1,45 @@
-"""What every swr command shares: exit codes, CliError, AWS access with clear errors,
-argument types and output helpers."""
+"""What every swr command shares: exit codes, CliError, where a command looks (Where), and
+AWS access with clear errors."""
 
 from __future__ import annotations
 
-import argparse
+import functools
 import getpass
-import json
 import logging
-import math
-import os
-import re
 import socket
 import sys
-import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import typer
+
+from swr.ops.executions import ExecutionRef
+from swr.stack import DEFAULT_STACK_NAME
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_sts import STSClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-APP_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # as handlers.core.record.AppName
-EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:(?P<region>[a-z0-9-]+):\d{12}:(?:express|execution):[^:]+:[^:]+$")
-EXECUTION_NAME = re.compile(r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/]{1,80}$")
+RunCommand = Callable[..., int]
 
 
-# How a command module adds its subcommand: command(name, run, help) -> its parser.
-Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+@dataclass(frozen=True)
+class Where:
+    """Where a command looks: the endpoint and region, the stack whose outputs name the state
+    machine and the table, explicit names that override those, and the endpoint's time scale."""
+
+    endpoint: str | None = None
+    region: str | None = None
+    stack_name: str = DEFAULT_STACK_NAME
+    state_machine_arn: str | None = None
+    table: str | None = None
+    warp: float | None = None  # None: learned from the stack (an emulator's), else 1
 
 
 class CliError(Exception):
@@ -36,69 +50,23 @@ class CliError(Exception):
         self.code = code
 
 
-def endpoint_options(parser: argparse.ArgumentParser, *, table: bool) -> None:
-    from swr.stack import DEFAULT_STACK_NAME
+def command(app: typer.Typer, name: str, help_text: str) -> Callable[[RunCommand], RunCommand]:
+    """Add a command to ``app``: its logs go to stderr only with --verbose, and it returns
+    its exit code."""
 
-    group = parser.add_argument_group("where")
-    group.add_argument(
-        "--endpoint", metavar="URL", type=endpoint_url, help="AWS API endpoint, e.g. the emulator's (default: AWS)"
-    )
-    group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-    group.add_argument(
-        "--stack-name",
-        default=DEFAULT_STACK_NAME,
-        help=f"the deployed swr stack whose state machine and table to use ({DEFAULT_STACK_NAME})",
-    )
-    group.add_argument("--state-machine-arn", metavar="ARN", help="instead of the stack's state machine")
-    if table:
-        group.add_argument("--table", default=None, help="instead of the stack's record table (also ${SWR_TABLE_NAME})")
-    group.add_argument(
-        "--warp",
-        type=positive,
-        default=1.0,
-        help="the endpoint's time warp (the emulator prints it): show times in its simulated seconds (1)",
-    )
+    def add(run: RunCommand) -> RunCommand:
+        @functools.wraps(run)
+        def logged(**options: Any) -> int:
+            with cli_logging(bool(options.get("verbose"))):
+                try:
+                    return run(**options)
+                except KeyboardInterrupt:  # typer would exit 130 without a word
+                    raise CliError("interrupted", EXIT_INTERRUPTED) from None
 
+        app.command(name, help=help_text, no_args_is_help=False)(logged)
+        return run
 
-def positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"not a finite number: {text}")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
-
-
-def endpoint_url(text: str) -> str:
-    """An endpoint URL with its scheme (botocore needs one): http://127.0.0.1:5077, say."""
-    parsed = urllib.parse.urlsplit(text)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        hint = f" (did you mean http://{text}?)" if "://" not in text else ""
-        raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r}{hint}")
-    return text
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
-
-
-def port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number: {text}")
-    return value
+    return add
 
 
 @contextmanager
@@ -145,23 +113,34 @@ class Aws:
     _outputs: Any = None
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, region_hint: str | None = None) -> Aws:
+    def connect(cls, where: Where, region_hint: str | None = None) -> Aws:
         import boto3
 
         with aws_errors(None):  # a broken profile fails here already
-            session = boto3.session.Session(region_name=args.region or region_hint)
+            session = boto3.session.Session(region_name=where.region or region_hint)
             if session.region_name is None:
                 raise CliError("no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION", EXIT_ENVIRONMENT)
-            if args.endpoint and session.get_credentials() is None:
+            if where.endpoint and session.get_credentials() is None:
                 # A local endpoint (the emulator) needs some credentials to sign with, not real ones.
                 session = boto3.session.Session(
                     region_name=session.region_name, aws_access_key_id="testing", aws_secret_access_key="testing"
                 )
-        return cls(
-            args.endpoint, session.region_name, session, args.state_machine_arn, getattr(args, "stack_name", None)
-        )
+        return cls(where.endpoint, session.region_name, session, where.state_machine_arn, where.stack_name)
 
+    @overload
+    def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
+    @overload
+    def client(self, service: str) -> Any: ...
     def client(self, service: str) -> Any:
+        """One client per service, typed by boto3-stubs for the services the commands call."""
         if service not in self._clients:
             from botocore.config import Config
 
@@ -180,14 +159,33 @@ class Aws:
         return self._state_machine_arn
 
     def table(self, option: str | None) -> str:
-        """--table, else $SWR_TABLE_NAME, else the stack's record table."""
-        return option or os.environ.get("SWR_TABLE_NAME") or str(self.outputs().RecordTableName)
+        """--table (or $SWR_TABLE_NAME), else the stack's record table."""
+        return option or str(self.outputs().RecordTableName)
+
+    def time_warp(self, option: float | None) -> float:
+        """--warp, else the emulator's own (its stack carries it as a tag), else 1: AWS runs
+        in real time, and a stack there has no such tag."""
+        if option is not None:
+            return option
+        if not self.endpoint:
+            return 1.0
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from swr.stack import TIME_WARP_TAG
+
+        try:
+            stacks = self.client("cloudformation").describe_stacks(StackName=self.stack_name or DEFAULT_STACK_NAME)
+        except (BotoCoreError, ClientError):
+            return 1.0
+        tags = {tag["Key"]: tag["Value"] for stack in stacks.get("Stacks", []) for tag in stack.get("Tags", [])}
+        try:
+            return float(tags.get(TIME_WARP_TAG, "1"))
+        except ValueError:
+            return 1.0
 
     def outputs(self) -> Any:
         """The outputs of the stack the command was pointed at (--stack-name)."""
         if self._outputs is None:
-            from swr.stack import DEFAULT_STACK_NAME
-
             self._outputs = stack_outputs(self, self.stack_name or DEFAULT_STACK_NAME)
         return self._outputs
 
@@ -238,21 +236,18 @@ def requester() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def where_flags(args: argparse.Namespace) -> str:
+def where_flags(where: Where) -> str:
+    """The options that point another swr command where this one looked."""
     flags = ""
-    if args.endpoint:
-        flags += f" --endpoint {args.endpoint}"
-    if args.region:
-        flags += f" --region {args.region}"
-    if args.warp != 1.0:
-        flags += f" --warp {args.warp:g}"
+    if where.endpoint:
+        flags += f" --endpoint {where.endpoint}"
+    if where.region:
+        flags += f" --region {where.region}"
+    if where.stack_name != DEFAULT_STACK_NAME:
+        flags += f" --stack-name {where.stack_name}"
+    if where.warp not in (None, 1.0):
+        flags += f" --warp {where.warp:g}"
     return flags
-
-
-def valid_app(app: str) -> str:
-    if not APP_PATTERN.match(app):
-        raise CliError(f"not an application name: {app!r} (letters, digits, '.', '_', '-'; up to 64)", EXIT_USAGE)
-    return app
 
 
 def registered(aws: Aws, app: str, table_option: str | None) -> bool:
@@ -288,46 +283,16 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def print_lines(lines: list[str]) -> None:
-    for line in lines:
-        print(line)
-    sys.stdout.flush()
+def connect_to_stack(where: Where) -> tuple[Aws, Any]:
+    """The endpoint's clients and the outputs of the stack the command was pointed at."""
+    aws = Aws.connect(where)
+    return aws, stack_outputs(aws, where.stack_name)
 
 
-def json_object(text: Any) -> dict[str, Any]:
-    if isinstance(text, dict):
-        return text
-    if not isinstance(text, str) or not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def output_of(described: dict[str, Any]) -> dict[str, Any]:
-    return json_object(described.get("output"))
-
-
-def stack_options(parser: argparse.ArgumentParser, *, every_stack: bool = False) -> None:
-    """Where a command that works through the deployed stack's outputs finds them; with
-    ``every_stack`` it reads every swr stack of the region unless one is named."""
-    from swr.stack import DEFAULT_STACK_NAME
-
-    group = parser.add_argument_group("where")
-    group.add_argument(
-        "--endpoint", metavar="URL", type=endpoint_url, help="AWS API endpoint, e.g. the emulator's (default: AWS)"
-    )
-    group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-    if every_stack:
-        group.add_argument("--stack-name", default=None, help="only this swr stack (default: every swr stack)")
-    else:
-        group.add_argument(
-            "--stack-name", default=DEFAULT_STACK_NAME, help=f"the deployed swr stack to use ({DEFAULT_STACK_NAME})"
-        )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.set_defaults(state_machine_arn=None)  # Aws.from_args reads it; the stack names the state machine
+def connect_to_execution(where: Where, execution: ExecutionRef) -> tuple[Aws, str]:
+    """The endpoint's clients (in the execution ARN's region unless --region says) and its ARN."""
+    aws = Aws.connect(where, region_hint=execution.region)
+    return aws, execution.arn or execution.arn_within(aws.state_machine_arn())
 
 
 def stack_outputs(aws: Aws, stack_name: str) -> Any:
@@ -343,7 +308,7 @@ def stack_outputs(aws: Aws, stack_name: str) -> Any:
 @contextmanager
 def operation_errors(aws: Aws) -> Iterator[None]:
     from handlers.core.errors import SwrError
-    from swr import onboarding
+    from swr.ops import onboarding
 
     # The operator-side modules (onboarding, maintenance, status, resume) raise these.
     with aws_errors(aws):

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
-import json
 import os
 import signal
 import sys
@@ -14,21 +12,23 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from types import FrameType
-from typing import Any, TextIO
+from typing import Annotated, Any, TextIO
+
+import typer
 
 from swr.cli.common import (
     EXIT_ENVIRONMENT,
     EXIT_FAILED,
     EXIT_OK,
     CliError,
-    Command,
-    json_object,
-    port,
-    positive,
-    print_lines,
+    command,
     shorten,
 )
+from swr.cli.options import Verbose, positive
+from swr.cli.output import Progress, print_json, print_lines, progress
+from swr.ops.executions import json_object
 from swr.timeline import (
     Timeline,
     ToSimulated,
@@ -41,6 +41,8 @@ from swr.trigger_input import kind_of
 
 # The scenario names, read without loading the emulator (moto).
 SCENARIOS = importlib.import_module("swr.emulator.scenarios").NAMES
+Scenario = StrEnum("Scenario", [(name, name) for name in SCENARIOS])  # type: ignore[misc]
+DEFAULT_SCENARIO = Scenario("rms-fault")
 
 
 def _load_emulator() -> Any:
@@ -62,7 +64,8 @@ class _Progress:
     """Live progress of the demo: the states each execution enters, in simulated seconds
     since the fault. Executions that Admit turned away get one line, not their states."""
 
-    def __init__(self, emu: Any, t0: float, out: TextIO | None) -> None:
+    def __init__(self, emu: Any, t0: float, out: TextIO | None, live: Progress) -> None:
+        self.live = live
         self.sfn = emu.boto3_client("stepfunctions")
         self.state_machine_arn = str(emu.state_machine_arn)
         self.to_simulated: ToSimulated = emu.clock.to_simulated
@@ -78,8 +81,10 @@ class _Progress:
         self.held: list[tuple[float, str]] = []  # lines not printed yet, (simulated time, text)
 
     def say(self, at: float, text: str) -> None:
+        line = f"t+{at - self.t0:7.1f}s  {text}"
         if self.out is not None:
-            print(f"  t+{at - self.t0:7.1f}s  {text}", file=self.out, flush=True)
+            self.live.echo(f"  {line}")
+            self.live.update(f"swr demo: {line.strip()}")
 
     def poll(self, final: bool = False) -> None:
         """Print what happened up to the start of this poll, in time order; lines later than
@@ -160,21 +165,45 @@ def _stdout_kept_for_us(verbose: bool) -> Iterator[TextIO]:
         yield real
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(
+    scenario: Annotated[
+        Scenario,
+        typer.Option(
+            help="the fault to inject; hung-instance, slow-shutdown, terminate-refused, shared-subnet and"
+            " az-api-down are the fence's hard cases: an old instance that still runs",
+        ),
+    ] = DEFAULT_SCENARIO,
+    json: Annotated[bool, typer.Option("--json", help="print one JSON object and nothing else on stdout")] = False,
+    timeout: Annotated[
+        float, typer.Option(callback=positive, help="simulated seconds to wait for the failover")
+    ] = 3600.0,
+    api_fault_rate: Annotated[
+        float,
+        typer.Option(
+            metavar="R",
+            min=0.0,
+            max=1.0,
+            help="also make EC2, ELB and DynamoDB calls fail at random: throttling with probability R, 5xx with R/2",
+        ),
+    ] = 0.0,
+    verbose: Verbose = False,
+) -> int:
     emulator_class = _load_emulator()
     started = time.monotonic()
-    with _stdout_kept_for_us(args.verbose) as stdout:
-        report, timeline = _run_demo(args, emulator_class, None if args.json else stdout)
+    with _stdout_kept_for_us(verbose) as stdout, progress("swr demo: building the world", stdout) as live:
+        report, timeline = _run_demo(
+            emulator_class, None if json else stdout, live, scenario=str(scenario), timeout=timeout, rate=api_fault_rate
+        )
     if report["outcome"] == "recovered" and not _recovered(report):
         report["outcome"] = "failed"
-    report["scenario"] = args.scenario
-    report["api_fault_rate"] = args.api_fault_rate
+    report["scenario"] = str(scenario)
+    report["api_fault_rate"] = api_fault_rate
     report["clock"] = "virtual"
     report["wall_seconds"] = round(time.monotonic() - started, 2)
     report["steps"] = [s.model_dump(mode="json") for s in timeline.steps] if timeline else []
     report.setdefault("invariant_violations", [])
-    if args.json:
-        print(json.dumps(report, default=str))
+    if json:
+        print_json(report, indent=None)
     else:
         print()
         if timeline is not None:
@@ -185,39 +214,37 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run_demo(
-    args: argparse.Namespace, emulator_class: Any, out: TextIO | None
+    emulator_class: Any, out: TextIO | None, live: Progress, *, scenario: str, timeout: float, rate: float
 ) -> tuple[dict[str, Any], Timeline | None]:
     def say(text: str = "") -> None:
         if out is not None:
-            print(text, file=out, flush=True)
+            live.echo(text)
 
-    with emulator_class.for_scenario(args.scenario) as emu:
+    with emulator_class.for_scenario(scenario) as emu:
         old_id, old_az = _current_instance(emu)
-        say(f"swr demo: scenario {args.scenario}, in virtual time (times below are simulated seconds)")
+        say(f"swr demo: scenario {scenario}, in virtual time (times below are simulated seconds)")
         if getattr(emu, "deployment", None) is not None:
             say(f"  stack {stack_line(emu)}")
         say(f"  app {emu.app} registered by swr register: runs on {old_id} in {old_az}, target healthy, data on EFS")
         say()
         t0 = float(emu.clock.now())
-        progress = _Progress(emu, t0, out)
-        progress.say(t0, f"inject {args.scenario}")
-        if args.api_fault_rate:
-            emu.inject_api_faults(args.api_fault_rate)
-            progress.say(
-                t0, f"inject API faults: throttling {args.api_fault_rate:.0%}, 5xx {args.api_fault_rate / 2:.0%}"
-            )
-        emu.inject(args.scenario)
-        arn = _await_failover(emu, progress, args.timeout)
+        watch = _Progress(emu, t0, out, live)
+        watch.say(t0, f"inject {scenario}")
+        if rate:
+            emu.inject_api_faults(rate)
+            watch.say(t0, f"inject API faults: throttling {rate:.0%}, 5xx {rate / 2:.0%}")
+        emu.inject(scenario)
+        arn = _await_failover(emu, watch, timeout)
         if arn is not None:
             # Let the executions the failover itself caused (its own terminate) finish, so the
             # invariants are judged on a quiet world; if one is still running, report anyway.
             with contextlib.suppress(TimeoutError):
-                emu.wait_until_settled(timeout=max(600.0, args.timeout / 4))
-            progress.poll(final=True)
+                emu.wait_until_settled(timeout=max(600.0, timeout / 4))
+            watch.poll(final=True)
             report = dict(emu.report(arn))
             timeline: Timeline | None = fetch_timeline(emu.boto3_client("stepfunctions"), arn, emu.clock.to_simulated)
         else:
-            progress.poll(final=True)
+            watch.poll(final=True)
             report = {
                 "outcome": "failed",
                 "execution_arn": None,
@@ -227,7 +254,7 @@ def _run_demo(
                 "efs_data_preserved": False,
                 "simulated_rto_seconds": None,
                 "error": "Timeout",
-                "cause": f"no failover finished within {args.timeout:g} simulated seconds",
+                "cause": f"no failover finished within {timeout:g} simulated seconds",
             }
             timeline = None
     return report, timeline
@@ -304,7 +331,19 @@ def _outcome_lines(report: dict[str, Any]) -> list[str]:
 
 
 # --- emulator server ------------------------------------------------------------------------------
-def _emulator(args: argparse.Namespace) -> int:
+def _emulator(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port on 127.0.0.1; 0 picks a free one")] = 5000,
+    warp: Annotated[float, typer.Option(callback=positive, help="simulated seconds per wall second")] = 100.0,
+    unprotected: Annotated[
+        bool,
+        typer.Option(
+            "--unprotected",
+            help="serve the account as it is before swr (the application runs; no stack, no registration), "
+            "to follow the README's deployment guide with swr deploy and swr register",
+        ),
+    ] = False,
+    verbose: Verbose = False,
+) -> int:
     emulator_class = _load_emulator()
     stop = threading.Event()
 
@@ -313,16 +352,14 @@ def _emulator(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        with emulator_class(virtual=False, warp=args.warp, protect=not args.unprotected) as emu:
+        with emulator_class(virtual=False, warp=warp, protect=not unprotected) as emu:
             try:
-                endpoint = str(emu.start_server(port=args.port))
+                endpoint = str(emu.start_server(port=port))
             except OSError as error:
-                raise CliError(
-                    f"cannot serve on 127.0.0.1:{args.port}: {error} (try --port 0)", EXIT_ENVIRONMENT
-                ) from None
-            banner = _unprotected_banner if args.unprotected else _server_banner
-            print_lines(banner(emu, endpoint, args.warp))
-            with _stdout_kept_for_us(args.verbose) as stdout:  # the handlers' metrics lines
+                raise CliError(f"cannot serve on 127.0.0.1:{port}: {error} (try --port 0)", EXIT_ENVIRONMENT) from None
+            banner = _unprotected_banner if unprotected else _server_banner
+            print_lines(banner(emu, endpoint, warp))
+            with _stdout_kept_for_us(verbose) as stdout:  # the handlers' metrics lines
                 try:
                     while not stop.wait(0.2):
                         pass
@@ -353,8 +390,8 @@ def _unprotected_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
         f"    --parameter EndpointRouteTableIds={world.route_table_id}",
         f"  swr register {app} {where} --instance {emu.primary_instance_id} \\",
         f"    --target-group {world.target_group_arn} \\",
-        f"    --efs {world.file_system_id} --mount-point /srv/demo/shared --subnets {' '.join(subnets)}",
-        f"  swr drill {app} {where} --warp {warp:g} --wait",
+        f"    --efs {world.file_system_id} --mount-point /srv/demo/shared --subnets {','.join(subnets)}",
+        f"  swr drill {app} {where} --wait",
         "",
         "Ctrl-C or SIGTERM stops it.",
     ]
@@ -373,8 +410,8 @@ def stack_line(emu: Any) -> str:
 
 def _server_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
     region, machine, table, app = emu.region, emu.state_machine_arn, emu.table_name, emu.app
-    plain = f"--endpoint {endpoint} --region {region}"
-    where = f"{plain} --warp {warp:g}"  # for the commands that show times
+    # No --warp: the commands that show times read it from the stack (swr.stack.TIME_WARP_TAG).
+    where = f"--endpoint {endpoint} --region {region}"
     return [
         f"swr emulator: serving on {endpoint} (loopback only)",
         f"  region          {region}",
@@ -385,13 +422,13 @@ def _server_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
         f"  time warp       x{warp:g} (simulated seconds per wall second)",
         "",
         "swr against it:",
-        f"  swr status {plain}",
-        f"  swr drill {app} --dry-run {plain}",
+        f"  swr status {where}",
+        f"  swr drill {app} --dry-run {where}",
         f"  swr drill {app} {where} --wait",
         f"  swr executions {app} {where}",
         f"  swr show EXECUTION_ARN {where}",
         f"  swr report EXECUTION_ARN --html failover.html {where}",
-        f"  swr maintenance {app} on|off {plain}",
+        f"  swr maintenance {app} on|off {where}",
         f"  swr resume {app} {where} --wait",
         "",
         "AWS CLI (any credentials will do):",
@@ -410,33 +447,6 @@ def _server_banner(emu: Any, endpoint: str, warp: float) -> list[str]:
     ]
 
 
-def register(command: Command) -> None:
-    demo = command("demo", _demo, "Run a failover on the embedded emulator and report the outcome.")
-    demo.add_argument(
-        "--scenario",
-        choices=SCENARIOS,
-        default="rms-fault",
-        help="the fault to inject (rms-fault); hung-instance, slow-shutdown, terminate-refused, shared-subnet and"
-        " az-api-down are the fence's hard cases: an old instance that still runs",
-    )
-    demo.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
-    demo.add_argument(
-        "--timeout", type=positive, default=3600.0, help="simulated seconds to wait for the failover (3600)"
-    )
-    demo.add_argument(
-        "--api-fault-rate",
-        type=float,
-        default=0.0,
-        metavar="R",
-        help="also make EC2, ELB and DynamoDB calls fail at random: throttling with probability R, 5xx with R/2 (0)",
-    )
-
-    emulator = command("emulator", _emulator, "Serve the emulator on loopback until Ctrl-C or SIGTERM.")
-    emulator.add_argument("--port", type=port, default=5000, help="port on 127.0.0.1; 0 picks a free one (5000)")
-    emulator.add_argument("--warp", type=positive, default=100.0, help="simulated seconds per wall second (100)")
-    emulator.add_argument(
-        "--unprotected",
-        action="store_true",
-        help="serve the account as it is before swr (the application runs; no stack, no registration), "
-        "to follow the README's deployment guide with swr deploy and swr register",
-    )
+def register(app: typer.Typer) -> None:
+    command(app, "demo", "Run a failover on the embedded emulator and report the outcome.")(_demo)
+    command(app, "emulator", "Serve the emulator on loopback until Ctrl-C or SIGTERM.")(_emulator)

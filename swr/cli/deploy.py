@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from swr.cli.common import (
     EXIT_ENVIRONMENT,
@@ -14,110 +17,140 @@ from swr.cli.common import (
     EXIT_USAGE,
     Aws,
     CliError,
-    Command,
+    Where,
     aws_errors,
-    endpoint_url,
-    print_lines,
+    command,
 )
+from swr.cli.options import DEFAULT_STACK_NAME, Endpoint, Region, Verbose
+from swr.cli.output import print_table, progress, table_lines
+
+if TYPE_CHECKING:
+    from swr.deploy import Change, StackEvent
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 ARTIFACT_PREFIX = "swr"
 
 
-def register(command: Command) -> None:
-    from swr.stack import DEFAULT_STACK_NAME
-
-    deploy = command("deploy", _deploy, "Package the SAM template and deploy it through a CloudFormation change set.")
-    deploy.add_argument(
-        "--stack-name", default=DEFAULT_STACK_NAME, help=f"the stack to create or update ({DEFAULT_STACK_NAME})"
-    )
-    deploy.add_argument(
-        "--template", type=Path, default=DEFAULT_TEMPLATE, help="the SAM template (infra/template.yaml of swr)"
-    )
-    deploy.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="a template parameter (repeatable); on an update, parameters not given keep their values",
-    )
-    deploy.add_argument(
-        "--bucket", help="S3 bucket for the artifacts (default: swr-artifacts-ACCOUNT-REGION, created if missing)"
-    )
-    deploy.add_argument("--yes", action="store_true", help="execute the change set without asking")
-    group = deploy.add_argument_group("where")
-    group.add_argument(
-        "--endpoint", metavar="URL", type=endpoint_url, help="AWS API endpoint, e.g. the emulator's (default: AWS)"
-    )
-    group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-    deploy.set_defaults(state_machine_arn=None)  # Aws.from_args reads it; a deploy needs no state machine
+def register(app: typer.Typer) -> None:
+    command(app, "deploy", "Package the SAM template and deploy it through a CloudFormation change set.")(_deploy)
 
 
 def _key_value(text: str) -> tuple[str, str]:
     key, equals, value = text.partition("=")
     if not equals or not key.strip():
-        raise argparse.ArgumentTypeError(f"not KEY=VALUE: {text!r}")
+        raise typer.BadParameter(f"not KEY=VALUE: {text!r}")
     return key.strip(), value
 
 
-def _deploy(args: argparse.Namespace) -> int:
-    from swr import deployer
+def _key_values(texts: list[str] | None) -> list[str]:
+    for text in texts or []:
+        _key_value(text)
+    return texts or []
 
-    template: Path = args.template
+
+def _deploy(
+    stack_name: Annotated[str, typer.Option(help="the stack to create or update")] = DEFAULT_STACK_NAME,
+    template: Annotated[
+        Path, typer.Option(help="the SAM template (default: infra/template.yaml of swr)", show_default=False)
+    ] = DEFAULT_TEMPLATE,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE",
+            callback=_key_values,
+            help="a template parameter (repeatable); on an update, parameters not given keep their values",
+        ),
+    ] = None,
+    bucket: Annotated[
+        str | None,
+        typer.Option(help="S3 bucket for the artifacts (default: swr-artifacts-ACCOUNT-REGION, created if missing)"),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="execute the change set without asking")] = False,
+    endpoint: Endpoint = None,
+    region: Region = None,
+    verbose: Verbose = False,
+) -> int:
+    from swr import deploy
+
     if not template.is_file():
         raise CliError(f"no template at {template}: pass --template", EXIT_USAGE)
     # Without a terminal nobody can answer the prompt; refuse before touching anything.
-    if not args.yes and not sys.stdin.isatty():
+    if not yes and not sys.stdin.isatty():
         raise CliError("stdin is not a terminal, so the change set cannot be confirmed: pass --yes", EXIT_USAGE)
-    parameters = dict(args.parameter)
-    aws = Aws.from_args(args)
+    parameters = dict(_key_value(text) for text in parameter or [])
+    aws = Aws.connect(Where(endpoint, region, stack_name))
     s3, cloudformation = aws.client("s3"), aws.client("cloudformation")
 
-    def say(line: str) -> None:
-        print(line, flush=True)
+    with progress(f"deploying stack {stack_name}") as live, aws_errors(aws, f"the deploy of stack {stack_name}"):
 
-    with aws_errors(aws, f"the deploy of stack {args.stack_name}"):
+        def say(line: str) -> None:
+            live.echo(line)
+            live.update(line)
+
+        def confirm(changes: Sequence[Change]) -> bool:
+            heading, *table = change_lines(changes)
+            say(heading)
+            for line in table:
+                live.echo(line)
+            return yes or _ask("execute this change set?")
+
         try:
             account = str(aws.client("sts").get_caller_identity()["Account"])
-            bucket = args.bucket or deployer.default_bucket_name(account, aws.region)
-            if not args.bucket:
-                deployer.ensure_artifact_bucket(s3, bucket, aws.region, account, say)
-            say(f"packaging {template} into s3://{bucket}/{ARTIFACT_PREFIX}/")
-            result, _ = deployer.deploy_template(
+            artifacts = bucket or deploy.default_bucket_name(account, aws.region)
+            if not bucket:
+                deploy.ensure_artifact_bucket(s3, artifacts, aws.region, account, say)
+            say(f"packaging {template} into s3://{artifacts}/{ARTIFACT_PREFIX}/")
+            result, _ = deploy.deploy_template(
                 template,
                 cloudformation,
                 s3,
-                args.stack_name,
+                stack_name,
                 parameters,
                 region=aws.region,
                 account_id=account,
-                bucket=bucket,
+                bucket=artifacts,
                 prefix=ARTIFACT_PREFIX,
-                confirm=lambda changes: args.yes or _ask("execute this change set?"),
+                confirm=confirm,
                 progress=say,
+                on_event=lambda event: say(event_line(event)),
                 poll_seconds=0.2 if aws.endpoint else 5.0,
             )
-        except deployer.TemplateInvalid as error:
+        except deploy.TemplateInvalid as error:
             raise CliError(str(error), EXIT_USAGE) from None
-        except deployer.DeployFailed as error:
+        except deploy.DeployFailed as error:
             raise CliError(str(error), EXIT_FAILED) from None
-        except deployer.ArtifactBucketUnusable as error:
+        except deploy.ArtifactBucketUnusable as error:
             raise CliError(str(error), EXIT_ENVIRONMENT) from None
     if result.outcome == "declined":
         return EXIT_FAILED
     swr_stack = _swr_outputs(result.outputs)
     if swr_stack is not None:  # also with no changes: deploying again is how an operator re-points the rules
-        from swr import onboarding
+        from swr.ops import onboarding
 
-        with aws_errors(aws, f"pointing the rules of stack {args.stack_name}"):
+        with aws_errors(aws, f"pointing the rules of stack {stack_name}"):
             for line in onboarding.point_rules(aws.client, swr_stack):
-                say(line)
+                print(line, flush=True)
     if result.outputs:
-        say("outputs:")
-        width = max(len(key) for key in result.outputs)
-        print_lines([f"  {key.ljust(width)}  {value}" for key, value in sorted(result.outputs.items())])
+        print("outputs:")
+        print_table(("  OUTPUT", "VALUE"), [(f"  {key}", value) for key, value in sorted(result.outputs.items())])
     return EXIT_OK
+
+
+def change_lines(changes: Sequence[Change]) -> list[str]:
+    """A change set as it is shown before the question: a heading, then a table of action,
+    logical id, type and replacement."""
+    if not changes:
+        return ["change set: no resource changes listed (parameters or outputs only)"]
+    rows = [(f"  {c.action}", c.logical_id, c.resource_type, c.replacement or "-") for c in changes]
+    heading = f"change set: {len(changes)} change{'s' if len(changes) != 1 else ''}"
+    return [heading, *table_lines(("  ACTION", "LOGICAL ID", "TYPE", "REPLACEMENT"), rows)]
+
+
+def event_line(event: StackEvent) -> str:
+    """A stack event as a line: time (UTC), status, resource type, logical id, reason."""
+    stamp = event.timestamp.astimezone(UTC).strftime("%H:%M:%S")
+    line = f"  {stamp}  {event.status:<20}  {event.resource_type}  {event.logical_id}"
+    return f"{line}  {event.reason}" if event.reason else line
 
 
 def _swr_outputs(outputs: dict[str, str]) -> Any:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from handlers.core import step_names
 from handlers.core.record import AppState
 from swr.emulator import scenarios
 from swr.emulator.emulator import FAULTABLE_ACTIONS, PRE_FAULT_RECORDS, Emulator
@@ -208,7 +208,7 @@ def _arm(emu: Emulator, plan: Plan, triggers: _Triggers) -> None:
 
 def _function_of_step(emu: Emulator, step: str) -> Callable[[dict[str, Any]], bool]:
     # The template names each function after its step: CutOffInstances -> swr-cut-off-instances.
-    name = "-" + re.sub(r"(?<!^)(?=[A-Z])", "-", step).lower()
+    name = "-" + step_names.BY_NAME[step].deployed_name
 
     def matches(params: dict[str, Any]) -> bool:
         return str(params.get("FunctionName", "")).endswith(name)
@@ -281,7 +281,7 @@ def _stop_running_failover(emu: Emulator) -> str | None:
 
 
 def _resume(emu: Emulator) -> None:
-    from swr import resume
+    from swr.ops import resume
 
     assert emu.stack is not None
     try:

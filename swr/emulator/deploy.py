@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swr import deployer
+from swr.deploy import default_bucket_name, deploy_template, ensure_artifact_bucket, untimed
 from swr.emulator import moto_bridge
 from swr.emulator.stack_check import StackCheck, StackIncomplete, check_stack
 from swr.emulator.world import WorldInfo
@@ -57,7 +57,7 @@ def deploy(
     client: Callable[[str], Any],
     parameters: dict[str, str],
     progress: Callable[[str], None],
-    phase: Callable[[str], AbstractContextManager[Any]] = deployer.untimed,
+    phase: Callable[[str], AbstractContextManager[Any]] = untimed,
 ) -> Deployment:
     """Deploy the stack with ``swr deploy``'s code, confirm that every declared resource exists,
     return its outputs. StackIncomplete names what is missing. ``phase(name)`` brackets each
@@ -65,9 +65,9 @@ def deploy(
     s3, cloudformation = client("s3"), client("cloudformation")
     region = str(s3.meta.region_name)
     account = str(client("sts").get_caller_identity()["Account"])
-    bucket = deployer.default_bucket_name(account, region)
-    deployer.ensure_artifact_bucket(s3, bucket, region, account, progress)
-    _, transformed = deployer.deploy_template(
+    bucket = default_bucket_name(account, region)
+    ensure_artifact_bucket(s3, bucket, region, account, progress)
+    _, transformed = deploy_template(
         TEMPLATE,
         cloudformation,
         s3,

@@ -27,7 +27,6 @@ from handlers.core.record_store import RecordStore
 from handlers.core.settings import get_settings
 from rms_hooks import fault_notifier
 from rms_hooks.boot_gate import BootGate, GateConfig
-from swr import onboarding, status
 from swr.emulator import deploy, moto_bridge, scenarios, world
 from swr.emulator.clock import VirtualClock, WarpClock
 from swr.emulator.faults import SERVER_ERROR, THROTTLING, FaultPlan
@@ -35,7 +34,8 @@ from swr.emulator.host import SimulatedHost
 from swr.emulator.latency import LatencyProfile
 from swr.emulator.network import Flow
 from swr.emulator.simulation import EfsStore, SimInstance, Simulation
-from swr.stack import StackOutputs
+from swr.ops import onboarding, status
+from swr.stack import TIME_WARP_TAG, StackOutputs
 
 SCENARIOS = scenarios.NAMES
 HANDLER_SERVICES = ("ec2", "elbv2", "dynamodb", "events", "stepfunctions", "cloudwatch")
@@ -90,7 +90,7 @@ def _make_step_clients(environment: tuple[Any, ...]) -> None:
     change how this one's calls are retried), or made now."""
     kept = _STEP_CLIENTS.get(environment)
     if kept is None:
-        _STEP_CLIENTS[environment] = {service: handler_aws.client(service) for service in HANDLER_SERVICES}
+        _STEP_CLIENTS[environment] = {service: handler_aws.client(service) for service in HANDLER_SERVICES}  # type: ignore[call-overload]
         return
     for made in kept.values():
         _refill_retry_quota(made)
@@ -229,7 +229,16 @@ class Emulator:
         """Serve the backends on loopback. In virtual time the world moves only while the driver
         waits (sleep, wait_until): a client that waits in real time for a failover to progress
         needs Emulator(virtual=False)."""
-        return moto_bridge.start_server(port)
+        endpoint = moto_bridge.start_server(port)
+        if self.deployment is not None:
+            self._mark_time_warp(self.deployment.stack_name)
+        return endpoint
+
+    def _mark_time_warp(self, stack_name: str) -> None:
+        # Warped, histories carry wall-clock times: the read commands scale them by the warp
+        # the stack carries (swr.stack.TIME_WARP_TAG). In virtual time they are simulated already.
+        if isinstance(self.clock, WarpClock):
+            moto_bridge.tag_stack(stack_name, {TIME_WARP_TAG: f"{self.clock.warp:g}"}, self.region)
 
     def boto3_client(self, service: str) -> Any:
         if service not in self._clients:
@@ -550,9 +559,10 @@ class Emulator:
         if self.stack is None:
             # The stack whose record table the function was given (any stack name, any prefix).
             table = os.environ.get("SWR_TABLE_NAME", "")
-            for _, outputs in status.discover_stacks(self.boto3_client("cloudformation")):
+            for name, outputs in status.discover_stacks(self.boto3_client("cloudformation")):
                 if outputs.RecordTableName == table:
                     self._adopt_stack(outputs)
+                    self._mark_time_warp(name)
                     return
             log.warning("a function ran, but no deployed stack has its record table %s", table)
 

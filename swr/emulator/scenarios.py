@@ -102,7 +102,7 @@ def _status_check_alarm(emu: Emulator) -> None:
 
 
 def _heartbeat_alarm(emu: Emulator) -> None:
-    from swr import onboarding
+    from swr.ops import onboarding
 
     emu.sim.after(
         emu.latency.heartbeat_detection + 5,

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from swr import onboarding
 from swr.emulator.network import CONNECTION_TERMINATION, DEREGISTRATION_DELAY, Address
+from swr.ops import onboarding
 
 REGION = "ap-northeast-1"
 AZS = ("ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d")

@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from swr.emulator import moto_bridge
-from swr.emulator.moto_bridge import ApiFault, BridgeHooks
+from swr.emulator.moto_bridge import ApiFault, BridgeHooks, lambda_runtime
 from tests.emulator import sample_handlers
 
 REGION = "ap-northeast-1"
@@ -1280,7 +1280,7 @@ def test_stop_then_start_gives_a_fresh_world_and_removes_patches(hooks: BridgeHo
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.core.responses import BaseResponse
 
-    assert LambdaSimpleBackend.invoke.__module__ == moto_bridge.__name__
+    assert LambdaSimpleBackend.invoke.__module__ == lambda_runtime.__name__
     make_function("echo", "echo")
 
     moto_bridge.stop()
@@ -1288,7 +1288,7 @@ def test_stop_then_start_gives_a_fresh_world_and_removes_patches(hooks: BridgeHo
     assert BaseResponse.call_action.__module__ == "moto.core.responses"
     moto_bridge.start(hooks, region=REGION)
 
-    assert LambdaSimpleBackend.invoke.__module__ == moto_bridge.__name__
+    assert LambdaSimpleBackend.invoke.__module__ == lambda_runtime.__name__
     assert client("lambda").list_functions()["Functions"] == []
     make_function("echo", "echo")
     assert json.loads(client("lambda").invoke(FunctionName="echo", Payload=b"{}")["Payload"].read())["event"] == {}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rms_hooks import heartbeat
 from rms_hooks.config import HEARTBEAT_ALARM_PERIOD_SECONDS, MAX_METRIC_INTERVAL_SECONDS
-from swr import onboarding
+from swr.ops import onboarding
 from tests.hooks.conftest import Served, run_hook, write_config
 
 

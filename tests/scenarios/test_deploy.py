@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import shutil
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from swr import cli, deployer
+from swr import cli, deploy
+from swr.cli.deploy import event_line
 
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"  # moto's
@@ -35,7 +37,7 @@ def _change_set_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto 5.2.5 builds a stack's Outputs from the template it had when the change set was
     created (none, for a new stack) and never again: after executing a change set, read
     them from the template it applied, as CloudFormation does. The emulator needs the same
-    patch in swr/emulator/moto_bridge.py."""
+    patch (17, in swr/emulator/moto_bridge/cloudformation.py)."""
     from moto.cloudformation.models import CloudFormationBackend
 
     original = CloudFormationBackend.execute_change_set
@@ -56,23 +58,25 @@ class Aws:
     lambda_: Any
     sqs: Any
     lines: list[str] = field(default_factory=list)
-    shown: list[Sequence[deployer.Change]] = field(default_factory=list)
+    shown: list[Sequence[deploy.Change]] = field(default_factory=list)
+    followed: list[deploy.StackEvent] = field(default_factory=list)
 
     def deploy(
         self, template: Path = TEMPLATE, parameters: dict[str, str] | None = None, *, answer: bool = True
-    ) -> deployer.DeployResult:
+    ) -> deploy.DeployResult:
         """What `swr deploy` does, with the answer to the confirmation given."""
         self.lines.clear()
+        self.followed.clear()
         parameters = parameters or {}
-        deployer.ensure_artifact_bucket(self.s3, BUCKET, REGION, ACCOUNT, self.lines.append)
-        packaged = deployer.package(template, BUCKET, "swr", self.s3)
-        body = json.dumps(deployer.transform(packaged, parameters, REGION, ACCOUNT))
+        deploy.ensure_artifact_bucket(self.s3, BUCKET, REGION, ACCOUNT, self.lines.append)
+        packaged = deploy.package(template, BUCKET, "swr", self.s3)
+        body = json.dumps(deploy.transform(packaged, parameters, REGION, ACCOUNT))
 
-        def confirm(changes: Sequence[deployer.Change]) -> bool:
+        def confirm(changes: Sequence[deploy.Change]) -> bool:
             self.shown.append(changes)
             return answer
 
-        return deployer.deploy(
+        return deploy.deploy(
             self.cloudformation,
             self.s3,
             STACK,
@@ -80,6 +84,7 @@ class Aws:
             parameters,
             confirm=confirm,
             progress=self.lines.append,
+            on_event=self.followed.append,
             bucket=BUCKET,
             poll_seconds=0.01,
             timeout_seconds=30,
@@ -107,9 +112,9 @@ def aws() -> Iterator[Aws]:
         )
 
 
-def rows(lines: list[str], action: str) -> set[str]:
-    """The logical ids of one action in the change set table printed."""
-    return {line.split()[1] for line in lines if line.startswith(f"  {action} ")}
+def rows(changes: Sequence[deploy.Change], action: str) -> set[str]:
+    """The logical ids of one action in a change set put to the question."""
+    return {c.logical_id for c in changes if c.action == action}
 
 
 def own_copy(tmp_path: Path) -> Path:
@@ -127,9 +132,8 @@ def test_first_deploy_creates_the_stack_from_a_change_set_it_shows(aws: Aws) -> 
 
     assert result.outcome == "created"
     assert aws.stack()["StackStatus"] == "CREATE_COMPLETE"
-    assert {"AdmitFunction", "AdmitFunctionRole", "Workflow", "WorkflowRole", "Queue"} <= rows(aws.lines, "Add")
-    assert {c.logical_id for c in aws.shown[0]} == rows(aws.lines, "Add")
-    assert any("CREATE_COMPLETE" in line and "AWS::CloudFormation::Stack" in line for line in aws.lines)
+    assert {"AdmitFunction", "AdmitFunctionRole", "Workflow", "WorkflowRole", "Queue"} <= rows(aws.shown[0], "Add")
+    assert any(e.status == "CREATE_COMPLETE" and e.resource_type == "AWS::CloudFormation::Stack" for e in aws.followed)
     # The function runs the zip package() uploaded: its key is the zip's SHA-256.
     function = aws.lambda_.get_function(FunctionName=result.outputs["FunctionName"])
     assert function["Configuration"]["Handler"] == "handlers.admit.handler"
@@ -174,7 +178,6 @@ def test_a_code_change_modifies_the_function(aws: Aws, tmp_path: Path) -> None:
     result = aws.deploy(template)
 
     assert result.outcome == "updated"
-    assert rows(aws.lines, "Modify") == {"AdmitFunction"}
     assert [(c.action, c.logical_id) for c in aws.shown[-1]] == [("Modify", "AdmitFunction")]
     after = aws.lambda_.get_function(FunctionName=result.outputs["FunctionName"])
     assert after["Configuration"]["CodeSha256"] != before["Configuration"]["CodeSha256"]
@@ -195,12 +198,12 @@ def test_a_parameter_change_updates_and_later_deploys_keep_it(aws: Aws) -> None:
 
 
 def test_an_unknown_or_missing_parameter_is_refused_before_a_change_set(aws: Aws) -> None:
-    with pytest.raises(deployer.TemplateInvalid, match="no parameter Nope; it has QueueVisibility"):
+    with pytest.raises(deploy.TemplateInvalid, match="no parameter Nope; it has QueueVisibility"):
         aws.deploy(parameters={"Nope": "1"})
 
     body = json.dumps({"Parameters": {"AppName": {"Type": "String"}}, "Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
-    with pytest.raises(deployer.TemplateInvalid, match="no value for parameter AppName"):
-        deployer.deploy(aws.cloudformation, aws.s3, STACK, body, {}, confirm=lambda c: True, progress=print)
+    with pytest.raises(deploy.TemplateInvalid, match="no value for parameter AppName"):
+        deploy.deploy(aws.cloudformation, aws.s3, STACK, body, {}, confirm=lambda c: True, progress=print)
     assert aws.cloudformation.describe_stacks()["Stacks"] == []
 
 
@@ -208,7 +211,7 @@ def test_declining_a_new_stack_leaves_nothing_behind(aws: Aws) -> None:
     result = aws.deploy(answer=False)
 
     assert result.outcome == "declined"
-    assert rows(aws.lines, "Add")  # it was shown before the question
+    assert rows(aws.shown[-1], "Add")  # it was put to the question
     assert any(line.startswith("not deployed") for line in aws.lines)
     with pytest.raises(ClientError, match="does not exist"):
         aws.stack()
@@ -234,7 +237,7 @@ def test_a_template_with_a_bad_resource_is_refused_before_anything_is_deployed(a
     broken = "\n  Broken:\n    Type: AWS::Serverless::StateMachine\n    Properties:\n      Name: no-definition\n"
     template.write_text(f"{head}{broken}\nOutputs:{outputs}")
 
-    with pytest.raises(deployer.TemplateInvalid) as refused:
+    with pytest.raises(deploy.TemplateInvalid) as refused:
         aws.deploy(template)
 
     assert "Resource with id [Broken] is invalid" in str(refused.value)
@@ -253,8 +256,8 @@ def test_a_template_with_a_bad_resource_is_refused_before_anything_is_deployed(a
 def test_an_unreadable_template_is_refused(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "template.yaml"
     path.write_text(text)
-    with pytest.raises(deployer.TemplateInvalid, match=message):
-        deployer.load_template(path)
+    with pytest.raises(deploy.TemplateInvalid, match=message):
+        deploy.load_template(path)
 
 
 def test_templates_read_as_cloudformation_reads_them(tmp_path: Path) -> None:
@@ -269,7 +272,7 @@ def test_templates_read_as_cloudformation_reads_them(tmp_path: Path) -> None:
         "      Arn: !GetAtt Other.Arn\n"
         "      List: !Split [',', !Ref P]\n"
     )
-    properties = deployer.load_template(path)["Resources"]["R"]["Properties"]
+    properties = deploy.load_template(path)["Resources"]["R"]["Properties"]
     assert properties == {
         "PolicyDocument": {"Version": "2012-10-17"},
         "Name": {"Fn::Sub": "${AWS::StackName}-x"},
@@ -283,7 +286,7 @@ def test_package_is_deterministic_and_holds_only_the_handler_sources(aws: Aws, t
         return dict(template["Resources"]["AdmitFunction"]["Properties"]["CodeUri"])
 
     aws.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    first = deployer.package(TEMPLATE, BUCKET, "swr", aws.s3)
+    first = deploy.package(TEMPLATE, BUCKET, "swr", aws.s3)
     # The same sources elsewhere, newer, next to byte code and files that are not code.
     template = own_copy(tmp_path)
     handlers = tmp_path / "code" / "handlers"
@@ -291,7 +294,7 @@ def test_package_is_deterministic_and_holds_only_the_handler_sources(aws: Aws, t
     (handlers / "__pycache__" / "admit.cpython-311.pyc").write_bytes(b"\0")
     (handlers / "notes.txt").write_text("not code")
     (tmp_path / "code" / "README.md").write_text("not in the zip")
-    second = deployer.package(template, BUCKET, "swr", aws.s3)
+    second = deploy.package(template, BUCKET, "swr", aws.s3)
 
     code = code_uri(first)
     assert code["Bucket"] == BUCKET and code["Key"].startswith("swr/") and code["Key"].endswith(".zip")
@@ -309,9 +312,9 @@ def test_package_is_deterministic_and_holds_only_the_handler_sources(aws: Aws, t
     # A py.typed marker is part of the package, and so of the zip.
     marker = handlers / "core" / "py.typed"
     marker.unlink(missing_ok=True)
-    without = code_uri(deployer.package(template, BUCKET, "swr", aws.s3))
+    without = code_uri(deploy.package(template, BUCKET, "swr", aws.s3))
     marker.write_text("")
-    with_marker = code_uri(deployer.package(template, BUCKET, "swr", aws.s3))
+    with_marker = code_uri(deploy.package(template, BUCKET, "swr", aws.s3))
     assert with_marker != without
     archive = zipfile.ZipFile(io.BytesIO(aws.s3.get_object(Bucket=BUCKET, Key=with_marker["Key"])["Body"].read()))
     assert "handlers/core/py.typed" in archive.namelist()
@@ -320,17 +323,17 @@ def test_package_is_deterministic_and_holds_only_the_handler_sources(aws: Aws, t
 def test_a_handler_outside_the_packaged_code_is_refused(aws: Aws, tmp_path: Path) -> None:
     template = own_copy(tmp_path)
     template.write_text(template.read_text().replace("handlers.admit.handler", "app.handler"))
-    with pytest.raises(deployer.TemplateInvalid, match=r"AdmitFunction.Handler 'app.handler' is outside"):
-        deployer.package(template, BUCKET, "swr", aws.s3)
+    with pytest.raises(deploy.TemplateInvalid, match=r"AdmitFunction.Handler 'app.handler' is outside"):
+        deploy.package(template, BUCKET, "swr", aws.s3)
 
 
 def test_a_large_template_goes_through_s3(aws: Aws) -> None:
-    deployer.ensure_artifact_bucket(aws.s3, BUCKET, REGION, ACCOUNT, aws.lines.append)
-    template = deployer.transform(deployer.package(TEMPLATE, BUCKET, "swr", aws.s3), {}, REGION, ACCOUNT)
-    template["Metadata"] = {"Padding": "x" * deployer.TEMPLATE_BODY_LIMIT}
+    deploy.ensure_artifact_bucket(aws.s3, BUCKET, REGION, ACCOUNT, aws.lines.append)
+    template = deploy.transform(deploy.package(TEMPLATE, BUCKET, "swr", aws.s3), {}, REGION, ACCOUNT)
+    template["Metadata"] = {"Padding": "x" * deploy.TEMPLATE_BODY_LIMIT}
     body = json.dumps(template)
 
-    result = deployer.deploy(
+    result = deploy.deploy(
         aws.cloudformation, aws.s3, STACK, body, {}, confirm=lambda c: True, progress=aws.lines.append, bucket=BUCKET
     )
 
@@ -400,17 +403,20 @@ class FailingCloudFormation:
 
 
 def test_a_failed_change_names_the_resources_that_failed_and_why() -> None:
-    cloudformation, lines = FailingCloudFormation(), []
+    cloudformation, followed = FailingCloudFormation(), []
     body = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}})
 
-    with pytest.raises(deployer.DeployFailed) as failed:
-        deployer.deploy(cloudformation, None, STACK, body, {}, confirm=lambda c: True, progress=lines.append)
+    with pytest.raises(deploy.DeployFailed) as failed:
+        deploy.deploy(
+            cloudformation, None, STACK, body, {}, confirm=lambda c: True, progress=print, on_event=followed.append
+        )
 
     assert str(failed.value) == (
         f"stack {STACK} ended ROLLBACK_COMPLETE: Queue (AWS::SQS::Queue): Queue name already exists; "
         "Role (AWS::IAM::Role): Resource creation cancelled"
     )
-    events = [line for line in lines if line.startswith("  00:00")]
+    events = [event_line(event) for event in followed]  # as `swr deploy` prints them
+    assert all(line.startswith("  00:00") for line in events)
     # Each event once, oldest first; the REVIEW_IN_PROGRESS from before the execution not at all.
     assert [line.split()[1] for line in events] == [
         "CREATE_IN_PROGRESS",
@@ -427,8 +433,8 @@ def test_a_stack_that_must_be_deleted_first_is_refused() -> None:
     cloudformation = FailingCloudFormation()
     cloudformation.create_change_set()
     cloudformation.status = "ROLLBACK_COMPLETE"
-    with pytest.raises(deployer.DeployFailed, match="ROLLBACK_COMPLETE: CloudFormation cannot update it; delete it"):
-        deployer.deploy(cloudformation, None, STACK, "{}", {}, confirm=lambda c: True, progress=print)
+    with pytest.raises(deploy.DeployFailed, match="ROLLBACK_COMPLETE: CloudFormation cannot update it; delete it"):
+        deploy.deploy(cloudformation, None, STACK, "{}", {}, confirm=lambda c: True, progress=print)
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -457,7 +463,9 @@ def test_swr_deploy_against_an_endpoint(endpoint: str, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert f"creating artifact bucket {BUCKET}" in out
     assert f"packaging {TEMPLATE} into s3://{BUCKET}/swr/" in out
-    assert "  Add     AdmitFunction" in out
+    assert "  ACTION  LOGICAL ID" in out and "  Add     AdmitFunction" in out  # the change set, a table
+    stack_created = rf"^  \d\d:\d\d:\d\d  CREATE_COMPLETE\s+AWS::CloudFormation::Stack  {STACK}$"
+    assert re.search(stack_created, out, re.MULTILINE)  # the stack events, a line each
     assert f"stack {STACK}: CREATE_COMPLETE" in out
     assert "outputs:" in out and "QueueUrl" in out
 

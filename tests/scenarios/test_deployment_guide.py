@@ -113,7 +113,7 @@ def test_a_new_user_deploys_registers_and_drills_from_the_guide(
 
     # Before the stack exists, register says what to do instead of guessing names.
     register = ["register", "demo", "--instance", emu.primary_instance_id, "--target-group", world.target_group_arn]
-    register += ["--efs", world.file_system_id, "--mount-point", "/srv/demo/shared", "--subnets", *subnets]
+    register += ["--efs", world.file_system_id, "--mount-point", "/srv/demo/shared", "--subnets", ",".join(subnets)]
     assert cli.main([*register, *where]) == 3
     assert "swr deploy" in capsys.readouterr().err
 
@@ -132,9 +132,11 @@ def test_a_new_user_deploys_registers_and_drills_from_the_guide(
     registered = capsys.readouterr().out
     assert "wrote record demo" in registered and "associated instance profile" in registered
 
-    assert cli.main(["drill", "demo", "--reason", "first drill", "--wait", "--warp", "100", *where]) == 0
+    assert cli.main(["drill", "demo", "--reason", "first drill", "--wait", *where]) == 0
     drilled = capsys.readouterr().out
     assert "SUCCEEDED" in drilled and "result: recovered" in drilled
+    # The stack deployed through the guide carries the emulator's time warp: simulated seconds.
+    assert "(simulated seconds from its start)" in drilled
 
     record = emu.store.require("demo")
     assert record.generation == 1 and record.current_instance_id != emu.primary_instance_id
@@ -184,25 +186,36 @@ def test_every_command_finds_a_stack_of_another_name_and_prefix_by_its_name(
     # then finds the state machine, table and the rest through --stack-name.
     emu, world = unprotected, unprotected.world
     assert world is not None
-    where = ["--endpoint", emu.start_server(0), "--region", emu.region, "--stack-name", "swr-ops"]
+    where = ["--endpoint", emu.start_server(0), "--region", emu.region, "--stack-name", "swr-billing"]
     subnets = list(world.subnets.values())
-    deploy = ["deploy", "--yes", *where, "--parameter", "NamePrefix=swrops", "--parameter", "AppName=demo"]
+    deploy = ["deploy", "--yes", *where, "--parameter", "NamePrefix=billing", "--parameter", "AppName=demo"]
     deploy += ["--parameter", f"VpcId={world.vpc_id}", "--parameter", f"EndpointSubnetIds={','.join(subnets)}"]
     deploy += ["--parameter", f"EndpointRouteTableIds={world.route_table_id}"]
     assert cli.main(deploy) == 0, capsys.readouterr().err
     register = ["register", "demo", "--instance", emu.primary_instance_id, "--target-group", world.target_group_arn]
-    register += ["--efs", world.file_system_id, "--mount-point", "/srv/demo/shared", "--subnets", *subnets]
+    register += ["--efs", world.file_system_id, "--mount-point", "/srv/demo/shared", "--subnets", ",".join(subnets)]
     assert cli.main([*register, *where]) == 0, capsys.readouterr().err
     capsys.readouterr()
 
-    assert cli.main(["drill", "demo", "--reason", "prefix", "--wait", "--warp", "100", *where]) == 0
-    assert "result: recovered" in capsys.readouterr().out
-    assert cli.main(["executions", "demo", "--json", *where]) == 0
-    (listed,) = [e for e in json.loads(capsys.readouterr().out) if e["name"].startswith("drill-demo")]
-    assert ":execution:swrops-failover:" in listed["execution_arn"]
-    assert cli.main(["show", listed["name"], *where]) == 0
-    assert "FinaliseFailover" in capsys.readouterr().out
-    assert cli.main(["report", listed["name"], "--html", str(tmp_path / "drill.html"), *where]) == 0
-    assert cli.main(["status", "--json", *where]) == 0
-    capsys.readouterr()
-    assert emu.boto3_client("dynamodb").get_item(TableName="swrops-apps", Key={"app": {"S": "demo"}})["Item"]
+    def run(*argv: str) -> str:
+        code = cli.main([*argv, *where])
+        captured = capsys.readouterr()
+        assert code == 0, (argv, captured.err)
+        return captured.out
+
+    assert "result: a drill would proceed" in run("drill", "demo", "--dry-run")
+    assert "result: recovered" in run("drill", "demo", "--reason", "prefix", "--wait")
+    (listed,) = [e for e in json.loads(run("executions", "demo", "--json")) if e["name"].startswith("drill-demo")]
+    assert ":execution:billing-failover:" in listed["execution_arn"]
+    assert "FinaliseFailover" in run("show", listed["name"])
+    run("report", listed["name"], "--html", str(tmp_path / "drill.html"))
+    (status,) = json.loads(run("status", "--json"))
+    assert status["app"] == "demo" and status["stack"] == "swr-billing" and status["state"] == "NORMAL"
+    assert json.loads(run("maintenance", "demo", "on", "--reason", "patching", "--json"))["changed"] is True
+    assert json.loads(run("maintenance", "demo", "off", "--json"))["changed"] is True
+    assert json.loads(run("resume", "demo", "--json"))["resumed"] is False  # nothing stopped
+    refreshed = json.loads(run("ami", "refresh", "demo", "--json"))
+    assert refreshed["image_id"] != refreshed["previous_image_id"]
+    assert emu.boto3_client("dynamodb").get_item(TableName="billing-apps", Key={"app": {"S": "demo"}})["Item"]
+    run("unregister", "demo")
+    assert "Item" not in emu.boto3_client("dynamodb").get_item(TableName="billing-apps", Key={"app": {"S": "demo"}})

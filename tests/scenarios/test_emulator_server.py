@@ -17,16 +17,21 @@ def test_an_operator_drills_and_inspects_through_the_emulator_endpoint(
 ) -> None:
     emulator = served_emulator
     endpoint = emulator.start_server(0)
-    where = ["--endpoint", endpoint, "--region", emulator.region, "--warp", "100"]
+    # No --warp: the read commands learn the emulator's time scale from its stack's tag.
+    where = ["--endpoint", endpoint, "--region", emulator.region]
 
     assert cli.main(["drill", "demo", "--reason", "quarterly drill", "--wait", *where]) == 0
     drilled = capsys.readouterr().out
     assert "FinaliseFailover" in drilled and "SUCCEEDED" in drilled
+    assert "(simulated seconds from its start)" in drilled
 
     assert cli.main(["executions", "demo", "--json", *where]) == 0
     executions = json.loads(capsys.readouterr().out)
     drill = next(e for e in executions if e["name"].startswith("drill-demo-"))
     assert drill["status"] == "SUCCEEDED"
+    assert cli.main(["executions", "demo", "--json", "--warp", "1", *where]) == 0  # as wall seconds
+    wall = next(e for e in json.loads(capsys.readouterr().out) if e["name"] == drill["name"])
+    assert drill["duration_seconds"] == pytest.approx(wall["duration_seconds"] * emulator.clock.warp, rel=0.02)
 
     assert cli.main(["show", drill["execution_arn"], *where]) == 0
     shown = capsys.readouterr().out

@@ -272,7 +272,7 @@ def test_a_malformed_event_fails_admit_with_a_clear_cause_and_changes_nothing(em
 
 
 def test_a_failover_that_fails_after_the_permit_names_the_replacement_and_a_resume_registers_it(emulator: Emulator):
-    from swr import resume
+    from swr.ops import resume
 
     # swr's role lost elasticloadbalancing:RegisterTargets: the step after the permit fails.
     denied = ("AccessDenied", "User is not authorized to perform: elasticloadbalancing:RegisterTargets", 403)

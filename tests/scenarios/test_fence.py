@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from handlers.core.record import AppState
-from swr import status
 from swr.emulator import Emulator
-from swr.resume import resume
+from swr.ops import status
+from swr.ops.resume import resume
 from tests.scenarios.conftest import assert_safe, finished, output, rule_watches
 
 

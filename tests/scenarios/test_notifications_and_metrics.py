@@ -101,7 +101,7 @@ def test_a_failed_failover_tells_the_on_call_topic_the_error_and_the_cause(emula
     assert datapoints(emulator, "Failovers", {"App": "demo", "Outcome": "recovered"}) == []
 
 
-def test_a_recovered_failover_is_counted_and_timed_step_by_step_in_cloudwatch(emulator: Emulator):
+def test_a_recovered_failover_is_counted_and_timed_phase_by_phase_in_cloudwatch(emulator: Emulator):
     emulator.inject("rms-fault")
     report = emulator.report(emulator.wait_for_failover())
     assert report["outcome"] == "recovered", report
@@ -110,20 +110,20 @@ def test_a_recovered_failover_is_counted_and_timed_step_by_step_in_cloudwatch(em
     assert datapoints(emulator, "Failovers", {"App": "demo", "Outcome": "recovered"}) == [1.0]
     (duration,) = datapoints(emulator, "FailoverDuration", {"App": "demo", "Outcome": "recovered"}, "Maximum")
     assert duration == round(summary.duration_seconds, 1)  # the figure the record keeps, to a tenth
-    steps = {
-        step: datapoints(emulator, "StepDuration", {"App": "demo", "Step": step}, "Maximum")
-        for step in failover_metrics.STEPS
+    phases = {
+        phase: datapoints(emulator, "PhaseDuration", {"App": "demo", "Phase": phase}, "Maximum")
+        for phase in failover_metrics.PHASES
     }
-    assert steps == {step: [summary.step_seconds[step]] for step in failover_metrics.STEPS}
+    assert phases == {phase: [summary.phase_seconds[phase]] for phase in failover_metrics.PHASES}
     # The fence runs beside the launch: of the two, the longer is on the way to the permit.
     sequential = (
-        steps["fence"][0] + steps["launch_to_running"][0] - min(steps["fence"][0], steps["launch_to_running"][0])
+        phases["fence"][0] + phases["launch_to_running"][0] - min(phases["fence"][0], phases["launch_to_running"][0])
     )
-    assert sequential + steps["boot_gate"][0] + steps["healthy"][0] <= duration
+    assert sequential + phases["boot_gate"][0] + phases["healthy"][0] <= duration
     # Unbounded values (instance ids, executions) never become dimensions.
     listed = emulator.boto3_client("cloudwatch").list_metrics(Namespace=emulator.stack.MetricNamespace)["Metrics"]  # type: ignore[union-attr]
     names = {d["Name"] for m in listed if m["MetricName"] in failover_metrics.DIMENSIONS for d in m["Dimensions"]}
-    assert names == {"App", "Outcome", "Step"}
+    assert names == {"App", "Outcome", "Phase"}
 
 
 def dashboard_metrics(body: dict[str, Any]) -> list[list[str]]:

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from handlers.core.record import AppState
-from swr import cli, onboarding
+from swr import cli
 from swr.emulator import Emulator
-from swr.onboarding import Registration, RegistrationFailed, RegistrationInvalid
+from swr.ops import onboarding
+from swr.ops.onboarding import Registration, RegistrationFailed, RegistrationInvalid, validate
 from swr.stack import StackOutputs
 
 APP = "billing"
@@ -517,7 +518,7 @@ def test_an_ami_of_another_account_is_refused():
             return {"Images": [{"ImageId": ImageIds[0], "State": "available", "OwnerId": "679593333241"}]}
 
     problems: list[str] = []
-    onboarding._check_image(Ec2(), "ami-0shared", "123456789012", problems)
+    validate._check_image(Ec2(), "ami-0shared", "123456789012", problems)
 
     assert problems == [
         "the instance's AMI ami-0shared belongs to account 679593333241: replacements launch only from an AMI of"
@@ -593,7 +594,7 @@ def register_argv(setup: Onboarding, *extra: str) -> list[str]:
         setup.file_system_id,
         *extra,
         "--subnets",
-        *subnets,
+        ",".join(subnets),
     ]
 
 
@@ -624,7 +625,8 @@ def test_cli_register_lists_every_problem_and_exits_2(onboard: Onboarding, capsy
     deploy_outputs(onboard.emu, onboard.stack)
     argv = register_argv(onboard)
     argv[argv.index("--efs") + 1] = "fs-00000000"
-    argv[-1] = argv[-2]  # both subnets in one AZ
+    first = argv[-1].split(",")[0]
+    argv[-1] = f"{first},{first}"  # both subnets in one AZ
 
     code, out, err = run(capsys, *argv)
 

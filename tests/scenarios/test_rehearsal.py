@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from handlers.core.record import AppRecord, Maintenance
-from swr import cli, rehearsal
+from swr import cli
 from swr.emulator import Emulator
-from swr.rehearsal import Rehearsal, Status
+from swr.ops import rehearsal
+from swr.ops.rehearsal import Rehearsal, Status
 
 REGION = "ap-northeast-1"
 

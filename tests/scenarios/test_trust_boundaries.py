@@ -251,8 +251,8 @@ def test_the_step_roles_may_point_only_swrs_two_rules_at_ec2_state_changes(emula
 
 
 def test_status_shows_a_watch_that_does_not_follow_the_record_and_deploy_points_it_again(emulator: Emulator):
-    from swr import onboarding
-    from swr.status import status_of
+    from swr.ops import onboarding
+    from swr.ops.status import status_of
 
     # Someone (or a stack update that changed the rule's definition) pointed it elsewhere.
     pattern = {"source": ["aws.ec2"], "detail": {"instance-id": ["i-0123456789abcdef0"]}}

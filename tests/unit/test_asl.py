@@ -7,10 +7,12 @@ import json
 import re
 from pathlib import Path
 
-from handlers.core import errors, triggers
+import pytest
+
+from handlers.core import errors, step_names, triggers
 from handlers.shell import StepInputInvalid
 from rms_hooks import fault_notifier
-from swr.deployer import load_template
+from swr.deploy import load_template
 
 DEFINITION = Path("statemachine/failover.asl.json")
 TEMPLATE = load_template(Path("infra/template.yaml"))
@@ -104,3 +106,69 @@ def test_the_permit_comes_only_after_the_fence_branch_proved_the_cut():
     ] == []
     assert ASL["States"]["FenceAndLaunch"]["Next"] == "WaitForReplacementBoot"
     assert ASL["States"]["RollbackReplacement"]["Next"] == "FenceAndLaunch"
+
+
+# --- one name per step: handlers/core/step_names.py -----------------------------------------
+FUNCTION_ARN = re.compile(r"^\$\{(\w+)FunctionArn\}$")
+
+
+def _every_state(machine: dict) -> dict:
+    """Every state by name, inside Parallel branches and Map iterators too."""
+    found = {}
+    for name, state in machine["States"].items():
+        found[name] = state
+        for inner in [*state.get("Branches", []), state.get("Iterator"), state.get("ItemProcessor")]:
+            if inner:
+                found.update(_every_state(inner))
+    return found
+
+
+def _step_run_by(state: dict) -> str | None:
+    """X, for a Task state that calls ${XFunctionArn}: as its Resource, or as the FunctionName
+    of a lambda:invoke integration (as IssuePermit does, to wait for a task token)."""
+    arguments = state.get("Parameters") or state.get("Arguments") or {}
+    for value in (state.get("Resource"), arguments.get("FunctionName")):
+        if isinstance(value, str) and (match := FUNCTION_ARN.match(value)):
+            return match.group(1)
+    return None
+
+
+def test_every_task_state_runs_a_step_the_table_names_as_the_template_and_the_handlers_do():
+    resources = TEMPLATE["Resources"]
+    substitutions = resources["FailoverStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    runs: dict[str, set[str]] = {}  # step -> the states that run it
+    for state_name, state in _every_state(ASL).items():
+        if state["Type"] != "Task" or (name := _step_run_by(state)) is None:
+            continue
+        assert name in step_names.BY_NAME, f"{state_name} calls ${{{name}FunctionArn}}: no step {name} in the table"
+        step = step_names.BY_NAME[name]
+        assert state_name in step.states, f"{state_name} runs {name} but the table does not say so"
+        assert Path(f"handlers/{step.module}.py").is_file(), f"{name}: no handlers/{step.module}.py"
+        assert step.function in resources, f"{name}: the template has no {step.function}"
+        function = resources[step.function]["Properties"]
+        assert function["Handler"] == f"handlers.{step.module}.handler"
+        assert function["FunctionName"] == {"Fn::Sub": f"${{NamePrefix}}-{step.deployed_name}"}
+        log_group = resources[function["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+        assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{NamePrefix}}-{step.deployed_name}"}
+        assert substitutions[step.function_arn] == {"Fn::GetAtt": [step.function, "Arn"]}
+        runs.setdefault(name, set()).add(state_name)
+    # ...and the table names no step, and no state, the workflow does not have.
+    assert runs == {step.name: set(step.states) for step in step_names.STEPS}
+
+
+def test_every_handler_module_with_a_step_is_in_the_table():
+    on_disk = {p.stem for p in Path("handlers").glob("*.py")} - {"__init__", "shell"}
+    assert on_disk == set(step_names.BY_MODULE)
+    for module in on_disk:
+        handler = importlib.import_module(f"handlers.{module}").handler
+        assert step_names.of_module(handler.__module__).module == module
+
+
+def test_a_step_is_named_in_pascal_case_and_its_module_in_snake_case():
+    assert step_names.BY_MODULE["cut_off_instances"].name == "CutOffInstances"
+    assert step_names.of_module("handlers.check_target_health").function == "CheckTargetHealthFunction"
+    assert step_names.BY_STATE["ReleaseOldFences"].function_arn == "ReleaseFencesFunctionArn"
+    assert step_names.BY_NAME["CheckTargetHealth"].deployed_name == "check-target-health"
+    assert all(re.fullmatch(r"(?:[A-Z][a-z]+)+", step.name) for step in step_names.STEPS)
+    with pytest.raises(LookupError, match=r"handlers\.nothing runs no step"):
+        step_names.of_module("handlers.nothing")

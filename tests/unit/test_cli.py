@@ -4,6 +4,7 @@ show and their errors; and the demo's flow and JSON with a stand-in emulator."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -17,6 +18,21 @@ from moto import mock_aws
 from swr import cli
 
 REGION = "ap-northeast-1"
+COMMANDS = (
+    "demo",
+    "emulator",
+    "drill",
+    "executions",
+    "show",
+    "register",
+    "unregister",
+    "deploy",
+    "report",
+    "status",
+    "maintenance",
+    "resume",
+    "ami",
+)
 MACHINE = f"arn:aws:states:{REGION}:123456789012:stateMachine:swr-failover"
 # No stack is deployed here: the state machine and the table are named explicitly.
 WHERE = ["--region", REGION, "--state-machine-arn", MACHINE]
@@ -236,10 +252,9 @@ def test_an_unreachable_endpoint_is_explained(capsys: pytest.CaptureFixture[str]
 def test_a_bad_endpoint_or_warp_is_a_usage_error_before_anything_runs(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ):
-    with pytest.raises(SystemExit) as exited:
-        cli.main([*argv, *WHERE])
+    code = cli.main([*argv, "--region", REGION])
     err = capsys.readouterr().err
-    assert exited.value.code == cli.EXIT_USAGE and message in err and "Traceback" not in err
+    assert code == cli.EXIT_USAGE and message in err and "Traceback" not in err
 
 
 def test_status_where_no_stack_is_deployed_is_an_environment_problem(
@@ -249,6 +264,103 @@ def test_status_where_no_stack_is_deployed_is_an_environment_problem(
     assert code == cli.EXIT_ENVIRONMENT and "no swr stack at" in out and "swr deploy" in out
     code, out, _ = run(capsys, "status", "--json", "--region", REGION)
     assert code == cli.EXIT_ENVIRONMENT and out.strip() == "[]"
+
+
+# --- the command line's contract: help, colour, completion, exit codes ----------------------------
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.mark.parametrize("argv", [[], *([name] for name in COMMANDS), ["ami", "refresh"]])
+def test_every_command_has_typer_help_and_exits_0(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    code, out, _ = run(capsys, *argv, "--help")
+    assert code == cli.EXIT_OK
+    assert f"Usage: swr {' '.join(argv)}".rstrip() in ANSI.sub("", out)
+
+
+def test_no_command_shows_the_commands_and_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
+    code, out, err = run(capsys)
+    assert code == cli.EXIT_USAGE
+    assert all(name in ANSI.sub("", out + err) for name in COMMANDS)
+
+
+def test_a_table_is_in_colour_only_on_a_terminal_and_reads_the_same_without(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    sfn = aws["sfn"]
+    started = sfn.start_execution(
+        stateMachineArn=aws["state_machine_arn"],
+        name="drill-demo-1",
+        input=json.dumps({"kind": "drill", "app": "demo"}),
+    )
+    wait_done(sfn, started["executionArn"])
+    _, piped, _ = run(capsys, "executions", "demo", *WHERE)
+    assert "\x1b[" not in piped  # captured stdout is not a terminal: plain text
+
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as on a terminal
+    _, coloured, _ = run(capsys, "executions", "demo", *WHERE)
+    assert "\x1b[32mSUCCEEDED" in coloured  # a status word in colour
+    assert ANSI.sub("", coloured) == piped  # the same text, to the character
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    _, uncoloured, _ = run(capsys, "executions", "demo", *WHERE)
+    assert not re.search(r"\x1b\[(?:3|4|9)\d", uncoloured)  # no colour, whatever else a terminal gets
+    assert ANSI.sub("", uncoloured) == piped
+
+
+def test_json_is_the_same_on_a_terminal(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    sfn = aws["sfn"]
+    started = sfn.start_execution(
+        stateMachineArn=aws["state_machine_arn"],
+        name="drill-demo-1",
+        input=json.dumps({"kind": "drill", "app": "demo"}),
+    )
+    wait_done(sfn, started["executionArn"])
+    _, piped, _ = run(capsys, "executions", "demo", "--json", *WHERE)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    _, terminal, _ = run(capsys, "executions", "demo", "--json", *WHERE)
+    assert terminal == piped and json.loads(piped)[0]["name"] == "drill-demo-1"
+
+
+def test_the_shell_completion_script_names_swr(capsys: pytest.CaptureFixture[str]):
+    code, out, _ = run(capsys, "--show-completion", "bash")
+    assert code == cli.EXIT_OK
+    assert "_SWR_COMPLETE=complete_bash" in out and "complete -o default -F _swr_completion swr" in out
+
+
+def test_an_interrupt_exits_130_with_one_line(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("swr.ops.executions.recent_executions", interrupted)
+    code, out, err = run(capsys, "executions", "demo", *WHERE)
+    assert (code, out, err) == (cli.EXIT_INTERRUPTED, "", "swr executions: interrupted\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["drill"], "Missing argument 'app'"),
+        (["drill", "demo", "--timeout", "-1"], "must be positive: -1"),
+        (["demo", "--api-fault-rate", "2"], "'--api-fault-rate': Input should be less than or equal to 1"),
+        (["demo", "--scenario", "meteor"], "'meteor' is not one of"),
+        (["emulator", "--port", "70000"], "'--port': Input should be less than or equal to 65535"),
+        (["maintenance", "demo", "sideways"], "'sideways' is not one of"),
+        (["executions", "demo", "--limit", "0"], "'--limit': Input should be greater than or equal to 1"),
+        (["deploy", "--parameter", "novalue"], "not KEY=VALUE: 'novalue'"),
+        (["status", "no/such/app"], "not an application name: 'no/such/app'"),
+        (["drill", "demo", "--no-such-option"], "No such option: --no-such-option"),
+    ],
+)
+def test_bad_usage_exits_2_with_the_reason_and_the_help_hint(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+):
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (cli.EXIT_USAGE, "")
+    assert message in err and f"Try 'swr {argv[0]} --help' for help." in err and "Traceback" not in err
 
 
 # --- the demo, with a stand-in emulator ---------------------------------------------------------

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 import handlers.admit
 import handlers.check_replacement
-from handlers.core.errors import MalformedTrigger
+import handlers.release_fences
+from handlers import shell
+from handlers.core.errors import MalformedTrigger, RecordNotFound
 from handlers.core.record_store import RecordStore
 from handlers.shell import StepInputInvalid
 from tests.unit.conftest import make_record
@@ -46,7 +51,7 @@ def test_a_malformed_trigger_raises_the_error_the_asl_catches_by_name(store: Rec
 
 
 def test_a_step_handed_a_document_it_cannot_read_says_which_and_why(store: RecordStore):
-    with pytest.raises(StepInputInvalid, match="check_replacement: input does not match ReplacementInput"):
+    with pytest.raises(StepInputInvalid, match="CheckReplacement: input does not match ReplacementInput"):
         handlers.check_replacement.handler({"app": "demo", "execution": EXECUTION}, Context())
 
 
@@ -58,3 +63,27 @@ def test_a_malformed_permit_request_names_what_is_wrong_but_never_the_task_token
         handlers.issue_permit.handler({"app": "demo", "execution": EXECUTION, "task_token": token}, Context())
     assert "input does not match PermitInput" in str(raised.value)
     assert token not in str(raised.value)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_a_step_names_itself_in_its_logs_and_metrics_as_the_workflow_does(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # release_fences runs the step ReleaseFences (the ASL's ReleaseFences and ReleaseOldFences
+    # states): its log lines and metrics say ReleaseFences, never the module's name.
+    log = io.StringIO()
+    monkeypatch.setattr(shell.logger.registered_handler, "stream", log)
+    with pytest.raises(RecordNotFound):
+        handlers.release_fences.handler({"app": "demo", "execution": EXECUTION}, Context())
+
+    (failed,) = [line for line in json_lines(log.getvalue()) if line["message"] == "step failed"]
+    assert failed["step"] == "ReleaseFences"
+    assert failed["error"] == "RecordNotFound"
+    (emf,) = [document for document in json_lines(capsys.readouterr().out) if "_aws" in document]
+    (directive,) = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["step", "service"]]
+    assert {metric["Name"] for metric in directive["Metrics"]} == {"StepInvocations", "StepErrors"}
+    assert emf["step"] == "ReleaseFences"

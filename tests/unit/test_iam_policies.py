@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from swr.deployer import load_template
+from swr.deploy import load_template
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -9,9 +10,10 @@ import pytest
 from handlers.core import admission, clock, lease
 from handlers.core.admission import admit
 from handlers.core.errors import LeaseLost, RecordConflict
-from handlers.core.record import AppState, FailoverSummary, Maintenance
+from handlers.core.record import APP_NAME_PATTERN, AppRecord, AppState, FailoverSummary, Maintenance
 from handlers.core.record_store import RecordStore
 from handlers.core.steps import AdmitInput, Decision
+from rms_hooks import config as hooks_config
 from tests.unit.conftest import make_record
 
 EXECUTION = "arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:one"
@@ -35,12 +37,33 @@ def test_a_record_survives_the_round_trip_through_dynamodb(store: RecordStore):
             old_az="ap-northeast-1a",
             started_at=clock.now(),
             finished_at=clock.now() + timedelta(seconds=95.5),
-            step_seconds={"total": 95.5},
+            phase_seconds={"total": 95.5},
         )
     )
     stored = store.create(record)
     assert store.require("demo") == stored
     assert store.require("demo").history[0].duration_seconds == pytest.approx(95.5, abs=0.01)
+
+
+def test_a_history_written_when_phases_were_called_step_seconds_still_reads():
+    record = make_record()
+    record.add_history(
+        FailoverSummary(
+            execution=EXECUTION,
+            trigger="drill",
+            outcome="recovered",
+            old_instance_id="i-old",
+            old_az="ap-northeast-1a",
+            started_at=clock.now(),
+            finished_at=clock.now() + timedelta(seconds=95.5),
+            phase_seconds={"fence": 12.0, "total": 95.5},
+        )
+    )
+    stored = json.loads(record.model_dump_json())
+    stored["history"][0]["step_seconds"] = stored["history"][0].pop("phase_seconds")
+    read = AppRecord.model_validate_json(json.dumps(stored))
+    assert read.history[0].phase_seconds == {"fence": 12.0, "total": 95.5}
+    assert "step_seconds" not in json.loads(read.model_dump_json())["history"][0]
 
 
 def test_registering_an_application_twice_is_refused(store: RecordStore):
@@ -162,3 +185,8 @@ def test_a_fresh_fault_is_admitted_and_its_fault_id_remembered(store: RecordStor
 
     assert admitted.decision is Decision.PROCEED
     assert "fault:fault-new" in store.require("demo").recent_triggers
+
+
+def test_the_hooks_copy_of_the_application_name_pattern_is_the_records():
+    # rms_hooks imports nothing of the control plane, so it keeps a copy: the two must agree.
+    assert hooks_config.APP_NAME.pattern == APP_NAME_PATTERN.pattern

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from handlers.core.record import AppState, Lease
 from handlers.core.record_store import RecordStore
-from swr.resume import NothingToResume, resume
+from swr.ops.resume import NothingToResume, resume
 from swr.stack import StackOutputs
 from tests.unit.conftest import TABLE, make_record
 

@@ -17,8 +17,8 @@ import pytest
 
 from handlers.core import failover_metrics
 from rms_hooks import heartbeat
-from swr import onboarding
-from swr.deployer import load_template
+from swr.deploy import load_template
+from swr.ops import onboarding
 from swr.stack import StackOutputs
 
 TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "infra" / "template.yaml")
@@ -128,7 +128,7 @@ def test_the_dashboard_is_json_and_names_only_metrics_swr_publishes_as_they_are_
     assert {name for name, _ in ours} == set(published), "a published metric is missing from the dashboard"
     shown_outcomes = {d["Outcome"] for name, d in ours if name == failover_metrics.FAILOVERS}
     assert shown_outcomes == {failover_metrics.RECOVERED, failover_metrics.FAILED}
-    assert [d["Step"] for name, d in ours if name == failover_metrics.STEP_DURATION] == list(failover_metrics.STEPS)
+    assert [d["Phase"] for name, d in ours if name == failover_metrics.PHASE_DURATION] == list(failover_metrics.PHASES)
 
     others = [(namespace, name, dims) for namespace, name, dims in metrics_of(body) if namespace != "ops"]
     states = {name for namespace, name, dims in others if namespace == "AWS/States"}

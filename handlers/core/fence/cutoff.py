@@ -13,6 +13,7 @@ instance is cut off: ConfirmFence does, from what AWS reports afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -89,7 +90,7 @@ def _cut_off(
             round_,
             fence,
             f"delete mount target {removed.mount_target_id} in {instance_id}'s subnet",
-            lambda removed=removed: mount_targets.delete(removed.mount_target_id),  # type: ignore[misc]
+            lambda removed=removed: mount_targets.delete(removed.mount_target_id),
         )
     if fence.isolated_at is None:
         isolated = _try(
@@ -105,7 +106,7 @@ def _cut_off(
     return round_
 
 
-def _new_fence(record: AppRecord, execution: str, instance_id: str, instance: dict[str, Any] | None) -> Fence:
+def _new_fence(record: AppRecord, execution: str, instance_id: str, instance: Mapping[str, Any] | None) -> Fence:
     ipv4, ipv6 = instances.addresses(instance) if instance else ([], [])
     serving = target_groups.serving_in(instance_id, record.target_group_arns) if instance else []
     return Fence(

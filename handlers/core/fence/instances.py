@@ -10,11 +10,15 @@ instance is fenced or never started the workload, and may be hung); when EC2 ref
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from handlers.core.aws import api_call, client, error_code
+
+if TYPE_CHECKING:  # boto3-stubs
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 FENCED_BY_TAG = "swr:fenced-by"
 GONE = "gone"  # EC2 no longer knows it (terminated instances stay visible about an hour)
@@ -26,7 +30,7 @@ NOT_FOUND = frozenset({"InvalidInstanceID.NotFound", "InvalidInstanceID.Malforme
 TERMINATE_REFUSED = frozenset({"OperationNotPermitted", "UnauthorizedOperation"})
 
 
-def describe(instance_id: str) -> dict[str, Any] | None:
+def describe(instance_id: str) -> InstanceTypeDef | None:
     try:
         with api_call(f"describe {instance_id}"):
             reservations = client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
@@ -44,11 +48,11 @@ def state_of(instance_id: str) -> str:
     return str(instance["State"]["Name"]) if instance else GONE
 
 
-def state(instance: dict[str, Any] | None) -> str:
+def state(instance: Mapping[str, Any] | None) -> str:
     return str(instance["State"]["Name"]) if instance else GONE
 
 
-def addresses(instance: dict[str, Any]) -> tuple[list[str], list[str]]:
+def addresses(instance: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Every private IPv4 address and every IPv6 address of the instance's interfaces."""
     ipv4: list[str] = []
     ipv6: list[str] = []
@@ -60,7 +64,7 @@ def addresses(instance: dict[str, Any]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(ipv4)), list(dict.fromkeys(ipv6))
 
 
-def fenced_by(instance: dict[str, Any]) -> str | None:
+def fenced_by(instance: Mapping[str, Any]) -> str | None:
     """The execution named by the instance's fenced-by tag, if it carries one."""
     return next((str(t["Value"]) for t in instance.get("Tags", []) if t.get("Key") == FENCED_BY_TAG), None)
 

@@ -32,7 +32,7 @@ def of(file_system_id: str) -> list[dict[str, Any]]:
             request["Marker"] = marker
         with api_call(f"read the mount targets of {file_system_id}"):
             page = efs.describe_mount_targets(**request)
-        found += page.get("MountTargets", [])
+        found += [dict(target) for target in page.get("MountTargets", [])]
         marker = page.get("NextMarker")
         if not marker:
             return found

@@ -23,6 +23,7 @@ Hence:
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ class Acl:
     rules: tuple[Rule, ...]
 
     @classmethod
-    def from_description(cls, described: dict[str, Any]) -> Acl:
+    def from_description(cls, described: Mapping[str, Any]) -> Acl:
         rules = []
         for entry in described.get("Entries", []):
             if not entry.get("CidrBlock"):

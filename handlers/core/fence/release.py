@@ -14,6 +14,7 @@ Run after a failover is finalised, and when EC2 reports a fenced instance termin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -85,7 +86,7 @@ def _release(fence: Fence, report: ReleaseReport) -> tuple[list[AclEntry], list[
     return entries, targets, state
 
 
-def _blackholed(instance: dict[str, Any] | None, fence: Fence) -> bool:
+def _blackholed(instance: Mapping[str, Any] | None, fence: Fence) -> bool:
     interfaces = (instance or {}).get("NetworkInterfaces", [])
     return bool(interfaces) and all(
         [g["GroupId"] for g in eni.get("Groups", [])] == [fence.security_group_id] for eni in interfaces

@@ -9,12 +9,13 @@ another, to a mount target swr recreates either). That is what it is for here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from handlers.core.aws import api_call, client
 
 
-def blackhole(instance: dict[str, Any], group_id: str) -> bool:
+def blackhole(instance: Mapping[str, Any], group_id: str) -> bool:
     """Put every interface in ``group_id``; True once DescribeNetworkInterfaces shows it so."""
     instance_id = instance["InstanceId"]
     interfaces = [eni["NetworkInterfaceId"] for eni in instance.get("NetworkInterfaces", [])]

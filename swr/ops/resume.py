@@ -25,9 +25,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handlers.core.record import AppState
-from swr.onboarding import Client, FailoverInProgress, NotRegistered
+from swr.ops.common import Client, FailoverInProgress, NotRegistered, not_registered
+from swr.ops.status import settled_record
 from swr.stack import StackOutputs
-from swr.status import settled_record
 
 
 class NothingToResume(Exception):
@@ -58,7 +58,7 @@ def resume(
     # A failover that ends while this reads must not look stopped: a second one would start.
     record, holder = settled_record(client, stack.RecordTableName, app)
     if record is None:
-        raise NotRegistered(f"application {app!r} is not registered (no record in table {stack.RecordTableName})")
+        raise NotRegistered(not_registered(app, stack.RecordTableName))
     sfn = client("stepfunctions")
     if record.state is AppState.SWITCHING and record.lease is not None:
         interrupted = record.lease.holder

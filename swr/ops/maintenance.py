@@ -3,7 +3,7 @@
 While it is on, every trigger (alarm, RMS fault, EC2 state change) is still admitted by the
 workflow and ignored with the maintenance reason, so nothing is lost from the execution
 list; a drill with ``--force`` and a resume still act. Like onboarding, this takes a
-``client(service)`` callable and the stack's outputs, and knows nothing of argparse.
+``client(service)`` callable and the stack's outputs, and knows nothing of the CLI.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from handlers.core.errors import RecordConflict
 from handlers.core.record import AppRecord, AppState, Maintenance
 from handlers.core.record_store import RecordStore
-from swr.onboarding import Client, FailoverInProgress, NotRegistered, OnboardingError
+from swr.ops.common import Client, FailoverInProgress, OnboardingError, require_record
 from swr.stack import StackOutputs
 
 CONFLICT_RETRIES = 5
@@ -33,9 +33,7 @@ def set_maintenance(
 ) -> MaintenanceResult:
     store = RecordStore(stack.RecordTableName, client("dynamodb"))
     for _ in range(CONFLICT_RETRIES):
-        record = store.get(app)
-        if record is None:
-            raise NotRegistered(f"application {app!r} is not registered (no record in table {store.table_name})")
+        record = require_record(store, app)
         if on:
             _refuse_while_switching(client, record)
         wanted = Maintenance(since=datetime.now(UTC), by=by, reason=reason or "maintenance") if on else None

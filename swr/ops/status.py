@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from handlers.core import watch
 from handlers.core.record import AppRecord, FailoverSummary, Fence, Maintenance
 from handlers.core.record_store import RecordStore
-from swr.onboarding import Client, rules_of
+from swr.ops.common import Client, rules_of
 from swr.stack import USABLE_STATUSES, StackOutputs
 
 
