@@ -67,8 +67,8 @@ class _BuiltWorld:
     function_environment: dict[str, str]
 
 
-# Fast worlds: in virtual time, a world with the same layout is built once per process and
-# restored from its snapshot for every emulator after the first (well under a second).
+# Fast worlds: a world with the same layout and clock is built once per process and restored
+# from its snapshot for every emulator after the first (well under a second).
 _WORLDS: dict[tuple[Any, ...], _BuiltWorld] = {}
 
 
@@ -471,15 +471,12 @@ class Emulator:
 
     # --- internals -----------------------------------------------------------------------
     def _build(self, hooks: moto_bridge.BridgeHooks) -> None:
-        built = _WORLDS.get(self._world_key()) if self.clock.scheduler is not None else None
+        built = _WORLDS.get(self._world_key())
         if built is None:
-            built = self._seed_world()
-            if self.clock.scheduler is not None:  # a served emulator builds its own, in real time
-                _WORLDS[self._world_key()] = built
-        if self.clock.scheduler is not None:
-            # The first run too works on a copy: a copy's sets and dicts may iterate in another
-            # order than the originals did, and a seed must replay alike in any process.
-            moto_bridge.restore_backends(built.backends)
+            built = _WORLDS[self._world_key()] = self._seed_world()
+        # The first run too works on a copy: a copy's sets and dicts may iterate in another
+        # order than the originals did, and a seed must replay alike in any process.
+        moto_bridge.restore_backends(built.backends)
         self.world = dataclasses.replace(built.world)
         self.faults.subnet_az = self.world.az_of_subnet()
         self.deployment, self.primary_instance_id = built.deployment, built.primary_instance_id
@@ -512,7 +509,9 @@ class Emulator:
         self.simulation.start()
 
     def _world_key(self) -> tuple[Any, ...]:
-        return (self.world_options, self.protect)
+        # A warped world is built in warped time (its timestamps are the wall clock's, moved on
+        # by the warp): kept apart from the virtual one, it is restored like it.
+        return (self.world_options, self.protect, self.clock.scheduler is None)
 
     def _seed_world(self) -> _BuiltWorld:
         """The account as swr finds it (and, protected, with the stack deployed and the
