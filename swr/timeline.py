@@ -366,11 +366,11 @@ def indented(text: str, first: str, rest: str | None = None) -> list[str]:
     return [first + lines[0]] + [rest + line for line in lines[1:]]
 
 
-def _seconds(value: float | None) -> str:
+def seconds_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
-def _status_text(step: Step) -> str:
+def status_text(step: Step) -> str:
     text = step.status.value
     if step.retries:
         errors = ", ".join(dict.fromkeys(step.retried_errors))
@@ -381,29 +381,44 @@ def _status_text(step: Step) -> str:
 def render(timeline: Timeline) -> list[str]:
     """Text lines: one per state, ``+ 12.0s  CutOffInstances  3.1s  ok``, failures with
     their error and cause, then the total."""
-    clock = "simulated seconds" if timeline.clock == "simulated" else "seconds"
-    lines = [f"execution {timeline.name}  {timeline.status}  ({clock} from its start)"]
+    lines = [heading(timeline)]
     if not timeline.steps:
         lines.append("  (no states entered yet)")
     names = [("  " * s.depth) + s.name for s in timeline.steps]
     name_width = max((len(n) for n in names), default=0)
     offset_width = max((len(f"{s.offset_seconds:.1f}") for s in timeline.steps), default=1)
-    duration_width = max((len(_seconds(s.duration_seconds)) for s in timeline.steps), default=1)
+    duration_width = max((len(seconds_text(s.duration_seconds)) for s in timeline.steps), default=1)
     for step, name in zip(timeline.steps, names, strict=True):
         lines.append(
             f"  + {step.offset_seconds:>{offset_width}.1f}s  {name:<{name_width}}  "
-            f"{_seconds(step.duration_seconds):>{duration_width}}  {_status_text(step)}"
+            f"{seconds_text(step.duration_seconds):>{duration_width}}  {status_text(step)}"
         )
-        if step.status in (StepStatus.FAILED, StepStatus.CAUGHT) or (step.error and step.status is StepStatus.RUNNING):
+        if shows_failure(step):
             indent = " " * (6 + offset_width + 2 * (step.depth + 1))
             lines += indented(describe_failure(step.error, step.cause), indent)
+    return lines + ending(timeline)
+
+
+def heading(timeline: Timeline) -> str:
+    clock = "simulated seconds" if timeline.clock == "simulated" else "seconds"
+    return f"execution {timeline.name}  {timeline.status}  ({clock} from its start)"
+
+
+def shows_failure(step: Step) -> bool:
+    return step.status in (StepStatus.FAILED, StepStatus.CAUGHT) or bool(
+        step.error and step.status is StepStatus.RUNNING
+    )
+
+
+def ending(timeline: Timeline) -> list[str]:
+    """The total, the retries, and the execution's own error and cause."""
     if timeline.duration_seconds is not None:
         total = f"  total {timeline.duration_seconds:.1f}s  {timeline.status}"
     else:
         total = f"  {timeline.status} (not finished)"
     if timeline.retries:
         total += f"  ({timeline.retries} {'retry' if timeline.retries == 1 else 'retries'})"
-    lines.append(total)
+    lines = [total]
     if timeline.status not in ("SUCCEEDED", "RUNNING") or timeline.error:
         lines.append(f"  error: {timeline.error or '(none recorded)'}")
         lines += indented(readable_cause(timeline.cause) or "(none recorded)", "  cause: ", "         ")

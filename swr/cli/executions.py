@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from swr.cli.common import (
     EXIT_ENVIRONMENT,
@@ -38,9 +39,18 @@ from swr.cli.options import (
     Verbose,
     Warp,
 )
-from swr.cli.output import Progress, print_json, print_lines, print_table, progress, say_parts
+from swr.cli.output import Progress, print_json, print_lines, print_table, progress, say_parts, styled
 from swr.ops import executions as ops
-from swr.timeline import Timeline, indented
+from swr.timeline import (
+    Timeline,
+    describe_failure,
+    ending,
+    heading,
+    indented,
+    seconds_text,
+    shows_failure,
+    status_text,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -230,8 +240,31 @@ def _show(
         print_json(timeline)
         return EXIT_OK
     started = timeline.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")
-    print_lines([timeline.execution_arn, f"started {started}", ops.trigger_line(timeline), *timeline.render()])
-    ending = ops.ending_line(timeline)
-    if ending:
-        print(ending)
+    print_lines([timeline.execution_arn, f"started {started}", ops.trigger_line(timeline), heading(timeline)])
+    _print_steps(timeline)
+    print_lines(ending(timeline))
+    outcome = ops.ending_line(timeline)
+    if outcome:
+        print(outcome)
     return EXIT_OK
+
+
+def _print_steps(timeline: Timeline) -> None:
+    """The states as a table; a failed or caught state's error and cause are its result."""
+    rows = []
+    for step in timeline.steps:
+        result = status_text(step)
+        if shows_failure(step):
+            result += f": {describe_failure(step.error, step.cause)}"
+        rows.append(
+            (
+                f"  +{step.offset_seconds:.1f}s",
+                "  " * step.depth + step.name,
+                Text(seconds_text(step.duration_seconds), justify="right"),
+                styled(" ".join(result.split()), _STEP_STYLES.get(step.status.value)),
+            )
+        )
+    print_table(("  OFFSET", "STATE", "DURATION", "RESULT"), rows)
+
+
+_STEP_STYLES = {"ok": "green", "caught": "yellow", "failed": "bold red", "aborted": "yellow", "running": "cyan"}

@@ -180,9 +180,11 @@ def test_show_prints_the_timeline_with_error_and_cause(aws: dict[str, Any], caps
 
     assert code == 0, err
     assert arn in out and "trigger: drill for broken" in out
-    step_lines = [line.split() for line in out.splitlines() if line.startswith("  + ")]
-    assert [s[2] for s in step_lines] == ["Admit", "Decide", "FailoverFailed"]
-    assert step_lines[-1][-1] == "failed"
+    lines = out.splitlines()
+    header = lines.index(next(line for line in lines if line.split()[:2] == ["OFFSET", "STATE"]))
+    step_lines = [line.split() for line in lines[header + 1 :] if line.startswith("  +")]
+    assert [s[1] for s in step_lines] == ["Admit", "Decide", "FailoverFailed"]
+    assert " ".join(step_lines[-1][3:]) == "failed: NoCapacity: every allowed type refused in every AZ"
     assert "  error: NoCapacity" in out and "  cause: every allowed type refused in every AZ" in out
 
     code, by_name, _ = run(capsys, "show", "drill-broken-1", *WHERE)  # a name within swr-failover
