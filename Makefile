@@ -31,8 +31,11 @@ demo-all: $(STAMP)
 	$(BIN)/swr demo --scenario az-api-down; test $$? -eq 1
 
 # One worker per core; a test module stays on one worker (its module fixtures build once).
+# Modules go out in collection order, so the campaign's two halves (tests/campaign, the longest
+# by far) start first, one per worker, and the rest fills in around them: xdist's default order
+# (most tests first) would start them last and leave one worker idle at the end.
 test: lint $(CHROMIUM)
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The fault campaign beyond CI's fixed seeds: the table of outcomes by fault band and scenario,
 # and every violation with the command that replays its seed.
