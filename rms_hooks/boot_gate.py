@@ -223,6 +223,18 @@ class PermitView:
     task_token: str = ""  # read from token_key by the instance the permit names
 
 
+# The attributes of the application record RecordView reads (``state`` is a DynamoDB reserved word).
+RECORD_PROJECTION_NAMES = {
+    "#app": "app",
+    "#state": "state",
+    "#generation": "generation",
+    "#efs": "efs",
+    "#permit": "permit",
+    "#current": "current_instance_id",
+}
+RECORD_PROJECTION = ", ".join(RECORD_PROJECTION_NAMES)
+
+
 @dataclass(frozen=True)
 class RecordView:
     """The few attributes of the application record the gate depends on."""
@@ -433,6 +445,10 @@ class BootGate:
                 TableName=self.config.table_name,
                 Key={"app": {"S": self.config.app}},
                 ConsistentRead=True,  # a stale read could show a permit already withdrawn
+                # Only what RecordView reads: the gate polls every few seconds, and the record
+                # also holds the fences and the failover history, which grow.
+                ProjectionExpression=RECORD_PROJECTION,
+                ExpressionAttributeNames=RECORD_PROJECTION_NAMES,
             )
         except Exception as error:  # throttling, network, permissions: keep failing closed
             return None, f"cannot read the record from {self.config.table_name}: {error}"
