@@ -3,12 +3,12 @@ AWS access with clear errors."""
 
 from __future__ import annotations
 
-import functools
 import getpass
+import inspect
 import logging
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -50,19 +50,41 @@ class CliError(Exception):
         self.code = code
 
 
-def command(app: typer.Typer, name: str, help_text: str) -> Callable[[RunCommand], RunCommand]:
-    """Add a command to ``app``: its logs go to stderr only with --verbose, and it returns
-    its exit code."""
+def command(
+    app: typer.Typer, name: str, help_text: str, *, where: Sequence[str] = ()
+) -> Callable[[RunCommand], RunCommand]:
+    """Add ``run`` to ``app`` as a command. It gets the shared options named in ``where``
+    (swr/cli/options.py: --endpoint, --region, --stack-name, ...) as one ``Where``, if it takes
+    a keyword ``where``, and --verbose: its logs go to stderr only with it. It returns its exit
+    code."""
+    from swr.cli.options import SHARED, Verbose
 
     def add(run: RunCommand) -> RunCommand:
-        @functools.wraps(run)
+        own = inspect.signature(run, eval_str=True)
+        takes_where = "where" in own.parameters
+        parameters = [p for p in own.parameters.values() if p.name != "where"]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        parameters += [
+            inspect.Parameter(option, keyword, annotation=SHARED[option][0], default=SHARED[option][1])
+            for option in where
+        ]
+        wants_verbose = "verbose" in own.parameters  # the demo and the emulator pass it on
+        if not wants_verbose:
+            parameters.append(inspect.Parameter("verbose", keyword, annotation=Verbose, default=False))
+
         def logged(**options: Any) -> int:
-            with cli_logging(bool(options.get("verbose"))):
+            verbose = bool(options["verbose"] if wants_verbose else options.pop("verbose"))
+            shared = {option: options.pop(option) for option in where}
+            if takes_where:
+                options["where"] = Where(**shared)
+            with cli_logging(verbose):
                 try:
                     return run(**options)
                 except KeyboardInterrupt:  # typer would exit 130 without a word
                     raise CliError("interrupted", EXIT_INTERRUPTED) from None
 
+        logged.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+        logged.__name__, logged.__doc__ = run.__name__, run.__doc__
         app.command(name, help=help_text, no_args_is_help=False)(logged)
         return run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from datetime import UTC
@@ -21,7 +22,7 @@ from swr.cli.common import (
     aws_errors,
     command,
 )
-from swr.cli.options import DEFAULT_STACK_NAME, Endpoint, Region, Verbose
+from swr.cli.options import DEFAULT_STACK_NAME
 from swr.cli.output import print_table, progress, table_lines
 
 if TYPE_CHECKING:
@@ -32,7 +33,12 @@ ARTIFACT_PREFIX = "swr"
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "deploy", "Package the SAM template and deploy it through a CloudFormation change set.")(_deploy)
+    command(
+        app,
+        "deploy",
+        "Package the SAM template and deploy it through a CloudFormation change set.",
+        where=("endpoint", "region"),
+    )(_deploy)
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -66,9 +72,8 @@ def _deploy(
         typer.Option(help="S3 bucket for the artifacts (default: swr-artifacts-ACCOUNT-REGION, created if missing)"),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="execute the change set without asking")] = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
     from swr import deploy
 
@@ -78,7 +83,7 @@ def _deploy(
     if not yes and not sys.stdin.isatty():
         raise CliError("stdin is not a terminal, so the change set cannot be confirmed: pass --yes", EXIT_USAGE)
     parameters = dict(_key_value(text) for text in parameter or [])
-    aws = Aws.connect(Where(endpoint, region, stack_name))
+    aws = Aws.connect(dataclasses.replace(where, stack_name=stack_name))
     s3, cloudformation = aws.client("s3"), aws.client("cloudformation")
 
     with progress(f"deploying stack {stack_name}") as live, aws_errors(aws, f"the deploy of stack {stack_name}"):

@@ -26,18 +26,10 @@ from swr.cli.common import (
     where_flags,
 )
 from swr.cli.options import (
-    DEFAULT_STACK_NAME,
     App,
-    Endpoint,
     Execution,
     Json,
-    Region,
-    StackName,
-    StateMachineArn,
-    Table,
     Timeout,
-    Verbose,
-    Warp,
 )
 from swr.cli.output import Progress, print_json, print_lines, print_table, progress, say_parts, styled
 from swr.ops import executions as ops
@@ -54,9 +46,17 @@ from swr.timeline import (
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "drill", "Start a manual failover (a drill) of APP.")(_drill)
-    command(app, "executions", "List recent executions of the failover that concern APP.")(_executions)
-    command(app, "show", "Show the step timeline of one execution, with durations, errors and causes.")(_show)
+    everything = ("endpoint", "region", "stack_name", "state_machine_arn", "table", "warp")
+    command(app, "drill", "Start a manual failover (a drill) of APP.", where=everything)(_drill)
+    command(app, "executions", "List recent executions of the failover that concern APP.", where=everything)(
+        _executions
+    )
+    command(
+        app,
+        "show",
+        "Show the step timeline of one execution, with durations, errors and causes.",
+        where=("endpoint", "region", "stack_name", "state_machine_arn", "warp"),
+    )(_show)
 
 
 # --- drill --------------------------------------------------------------------------------------
@@ -77,15 +77,9 @@ def _drill(
         ),
     ] = False,
     json: Annotated[bool, typer.Option("--json", help="with --dry-run: print the rehearsal as JSON")] = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    stack_name: StackName = DEFAULT_STACK_NAME,
-    state_machine_arn: StateMachineArn = None,
-    table: Table = None,
-    warp: Warp = None,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
-    where = Where(endpoint, region, stack_name, state_machine_arn, table, warp)
     if dry_run:
         if wait:
             raise CliError("--dry-run changes nothing, so there is nothing to --wait for")
@@ -93,7 +87,7 @@ def _drill(
     if json:
         raise CliError("--json goes with --dry-run (a started drill prints its execution ARN)")
     aws = Aws.connect(where)
-    require_registered(aws, app, table)
+    require_registered(aws, app, where.table)
     state_machine = aws.state_machine_arn()
     sfn = aws.client("stepfunctions")
     with aws_errors(aws, f"start of a drill of {app}"):
@@ -105,7 +99,7 @@ def _drill(
         print(f"follow it with: swr show {arn}{where_flags(where)}")
         return EXIT_OK
     described = wait_for_execution(aws, arn, timeout)
-    print_lines(timeline_of(aws, arn, warp).render())
+    print_lines(timeline_of(aws, arn, where.warp).render())
     print_lines(indented(ops.summary(described), "result: ", "        "))
     return EXIT_OK if ops.recovered(described) else EXIT_FAILED
 
@@ -184,23 +178,17 @@ def _executions(
     limit: Annotated[int, typer.Option(min=1, help="how many to show")] = 10,
     scan: Annotated[int, typer.Option(min=1, help="how many recent executions to look at")] = 300,
     json: Json = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    stack_name: StackName = DEFAULT_STACK_NAME,
-    state_machine_arn: StateMachineArn = None,
-    table: Table = None,
-    warp: Warp = None,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
-    where = Where(endpoint, region, stack_name, state_machine_arn, table, warp)
     aws = Aws.connect(where)
     state_machine = aws.state_machine_arn()
     with aws_errors(aws, "list of executions"):
         rows, looked_at = ops.recent_executions(
-            aws.client("stepfunctions"), state_machine, app, scan=scan, limit=limit, warp=aws.time_warp(warp)
+            aws.client("stepfunctions"), state_machine, app, scan=scan, limit=limit, warp=aws.time_warp(where.warp)
         )
-    if not rows and not registered(aws, app, table):
-        raise CliError(f"unknown application {app!r}: no record in table {aws.table(table)} and no executions")
+    if not rows and not registered(aws, app, where.table):
+        raise CliError(f"unknown application {app!r}: no record in table {aws.table(where.table)} and no executions")
     if json:
         print_json(rows)
     elif not rows:
@@ -227,15 +215,11 @@ def _executions(
 def _show(
     execution: Execution,
     json: Json = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    stack_name: StackName = DEFAULT_STACK_NAME,
-    state_machine_arn: StateMachineArn = None,
-    warp: Warp = None,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
-    aws, arn = connect_to_execution(Where(endpoint, region, stack_name, state_machine_arn, warp=warp), execution)
-    timeline = timeline_of(aws, arn, warp)
+    aws, arn = connect_to_execution(where, execution)
+    timeline = timeline_of(aws, arn, where.warp)
     if json:
         print_json(timeline)
         return EXIT_OK

@@ -17,17 +17,24 @@ from swr.cli.common import (
     connect_to_stack,
     operation_errors,
 )
-from swr.cli.options import DEFAULT_STACK_NAME, App, Endpoint, Json, Region, StackName, Verbose
+from swr.cli.options import App, Json
 from swr.cli.output import print_json, print_lines
+
+STACK = ("endpoint", "region", "stack_name")
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "register", "Protect APP: validate, tag, create its alarms and write its record.")(_register)
-    command(app, "unregister", "Stop protecting APP: remove its alarms, swr tags and record.")(_unregister)
-    ami = typer.Typer(help="Manage the AMI replacements of an application launch from.", no_args_is_help=True)
-    command(ami, "refresh", "Make a new AMI from APP's current instance (no reboot) and launch replacements from it.")(
-        _ami_refresh
+    command(app, "register", "Protect APP: validate, tag, create its alarms and write its record.", where=STACK)(
+        _register
     )
+    command(app, "unregister", "Stop protecting APP: remove its alarms, swr tags and record.", where=STACK)(_unregister)
+    ami = typer.Typer(help="Manage the AMI replacements of an application launch from.", no_args_is_help=True)
+    command(
+        ami,
+        "refresh",
+        "Make a new AMI from APP's current instance (no reboot) and launch replacements from it.",
+        where=STACK,
+    )(_ami_refresh)
     app.add_typer(ami, name="ami")
 
 
@@ -50,10 +57,8 @@ def _register(
         bool, typer.Option("--create-ami", help="launch replacements from a new AMI of the instance (no reboot)")
     ] = False,
     json: Json = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    stack_name: StackName = DEFAULT_STACK_NAME,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
     from pydantic import ValidationError
 
@@ -74,7 +79,7 @@ def _register(
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise CliError(f"invalid registration: {problems}", EXIT_USAGE) from None
-    aws, stack = connect_to_stack(Where(endpoint, region, stack_name))
+    aws, stack = connect_to_stack(where)
     with operation_errors(aws):
         result = onboarding.register(aws.client, stack, registration)
     if json:
@@ -89,14 +94,12 @@ def _unregister(
     app: App,
     force: Annotated[bool, typer.Option("--force", help="even while a failover of APP is running")] = False,
     json: Json = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    stack_name: StackName = DEFAULT_STACK_NAME,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
     from swr.ops import onboarding
 
-    aws, stack = connect_to_stack(Where(endpoint, region, stack_name))
+    aws, stack = connect_to_stack(where)
     with operation_errors(aws):
         result = onboarding.unregister(aws.client, stack, app, force=force)
     if json:
@@ -111,14 +114,12 @@ def _unregister(
 def _ami_refresh(
     app: App,
     json: Json = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    stack_name: StackName = DEFAULT_STACK_NAME,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
     from swr.ops import onboarding
 
-    aws, stack = connect_to_stack(Where(endpoint, region, stack_name))
+    aws, stack = connect_to_stack(where)
     with operation_errors(aws):
         result = onboarding.refresh_ami(aws.client, stack, app)
     if json:

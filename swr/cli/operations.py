@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -24,17 +25,30 @@ from swr.cli.common import (
     where_flags,
 )
 from swr.cli.executions import timeline_of, wait_for_execution
-from swr.cli.options import DEFAULT_STACK_NAME, App, Endpoint, Json, Region, StackName, Timeout, Verbose, Warp, app_name
+from swr.cli.options import DEFAULT_STACK_NAME, App, Json, Timeout, app_name
 from swr.cli.output import print_json, print_lines, print_table
 from swr.ops import executions as ops
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "status", "Show every protected application: state, instance, lease, last failover.")(_status)
-    command(app, "maintenance", "Suspend (on) or resume (off) automatic failover of APP while people work on it.")(
-        _maintenance
-    )
-    command(app, "resume", "Continue the failover of APP that stopped before it finished.")(_resume)
+    command(
+        app,
+        "status",
+        "Show every protected application: state, instance, lease, last failover.",
+        where=("endpoint", "region"),
+    )(_status)
+    command(
+        app,
+        "maintenance",
+        "Suspend (on) or resume (off) automatic failover of APP while people work on it.",
+        where=("endpoint", "region", "stack_name"),
+    )(_maintenance)
+    command(
+        app,
+        "resume",
+        "Continue the failover of APP that stopped before it finished.",
+        where=("endpoint", "region", "stack_name", "warp"),
+    )(_resume)
 
 
 # --- status -------------------------------------------------------------------------------------
@@ -48,18 +62,17 @@ def _status(
         typer.Argument(callback=_apps, help="only these applications (default: all)", show_default=False),
     ] = None,
     json: Json = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
     stack_name: Annotated[
         str | None, typer.Option(help="only this swr stack (default: every swr stack)", rich_help_panel="Where")
     ] = None,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
     from swr.ops import status
     from swr.stack import read_outputs
 
     wanted = list(apps or [])
-    aws = Aws.connect(Where(endpoint, region, stack_name or DEFAULT_STACK_NAME))
+    aws = Aws.connect(dataclasses.replace(where, stack_name=stack_name or DEFAULT_STACK_NAME))
     with operation_errors(aws):
         if stack_name:
             stacks = [(stack_name, read_outputs(aws.client("cloudformation"), stack_name))]
@@ -147,14 +160,12 @@ def _maintenance(
     mode: Annotated[Mode, typer.Argument(metavar="on|off", case_sensitive=False)],
     reason: Annotated[str, typer.Option(help="why; shown in status and in every ignored trigger")] = "",
     json: Json = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    stack_name: StackName = DEFAULT_STACK_NAME,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
     from swr.ops.maintenance import set_maintenance
 
-    aws, stack = connect_to_stack(Where(endpoint, region, stack_name))
+    aws, stack = connect_to_stack(where)
     with operation_errors(aws):
         result = set_maintenance(aws.client, stack, app, on=mode is Mode.ON, by=requester(), reason=reason)
     if json:
@@ -187,11 +198,8 @@ def _resume(
     ] = False,
     reason: Annotated[str, typer.Option(help="with --confirm-fenced: how you know, recorded on the fence")] = "",
     json: Json = False,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    stack_name: StackName = DEFAULT_STACK_NAME,
-    warp: Warp = None,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
     from swr.ops.resume import NothingToResume, resume
 
@@ -199,7 +207,6 @@ def _resume(
         raise CliError("--confirm-fenced needs --reason: how you know the old instance is down", EXIT_USAGE)
     if reason and not confirm_fenced:
         raise CliError("--reason goes with --confirm-fenced", EXIT_USAGE)
-    where = Where(endpoint, region, stack_name, warp=warp)
     aws, stack = connect_to_stack(where)
     with operation_errors(aws):
         try:
@@ -220,7 +227,7 @@ def _resume(
         print(f"follow it with: swr show {result.execution_arn}{where_flags(where)}")
         return EXIT_OK
     described = wait_for_execution(aws, result.execution_arn, timeout)
-    print_lines(timeline_of(aws, result.execution_arn, warp).render())
+    print_lines(timeline_of(aws, result.execution_arn, where.warp).render())
     print(f"result: {ops.summary(described)}")
     if ops.recovered(described):
         return EXIT_OK

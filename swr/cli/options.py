@@ -87,4 +87,14 @@ Json = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="show library and emulator logs on stderr")]
 Timeout = Annotated[float, typer.Option(callback=positive, help="wall seconds --wait waits")]
 
-__all__ = ["DEFAULT_STACK_NAME"]
+
+# The options many commands share, by parameter name: (type, default). A command names those it
+# takes (swr.cli.common.command's ``where``) and gets them as one swr.cli.common.Where.
+SHARED: dict[str, tuple[object, object]] = {
+    "endpoint": (Endpoint, None),
+    "region": (Region, None),
+    "stack_name": (StackName, DEFAULT_STACK_NAME),
+    "state_machine_arn": (StateMachineArn, None),
+    "table": (Table, None),
+    "warp": (Warp, None),
+}

@@ -21,7 +21,7 @@ from swr.cli.common import (
     command,
     connect_to_execution,
 )
-from swr.cli.options import DEFAULT_STACK_NAME, Endpoint, Execution, Region, StackName, StateMachineArn, Verbose, Warp
+from swr.cli.options import Execution
 from swr.report import DefinitionError, render_report, warped
 from swr.timeline import fetch_history
 
@@ -31,27 +31,23 @@ def register(app: typer.Typer) -> None:
         app,
         "report",
         "Write one execution as a self-contained HTML page: the state machine with the path it took, and its timeline.",
+        where=("endpoint", "region", "stack_name", "state_machine_arn", "warp"),
     )(_report)
 
 
 def _report(
     execution: Execution,
     html: Annotated[Path, typer.Option(metavar="FILE", help="the page to write (replaced whole)")],
-    endpoint: Endpoint = None,
-    region: Region = None,
-    stack_name: StackName = DEFAULT_STACK_NAME,
-    state_machine_arn: StateMachineArn = None,
-    warp: Warp = None,
-    verbose: Verbose = False,
+    *,
+    where: Where,
 ) -> int:
     target = html
     # The page is written next to FILE and renamed over it: FILE is whole or untouched. The
     # temporary file is made first, so an unwritable FILE is known before any AWS call.
     pending = _open_beside(target)
     try:
-        where = Where(endpoint, region, stack_name, state_machine_arn, warp=warp)
         aws, arn = connect_to_execution(where, execution)
-        page = _page(aws, arn, aws.time_warp(warp))
+        page = _page(aws, arn, aws.time_warp(where.warp))
         with pending:
             pending.write(page)
         os.chmod(pending.name, 0o644)  # a report to share, not a secret (mkstemp makes it 0600)

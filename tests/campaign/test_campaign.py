@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from swr.emulator.campaign import Plan, replay_command, run_seed
-from tests.campaign.conftest import FIRST_HALF, SEEDS, assert_no_seed_breaks_a_guarantee
+from tests.helpers.campaign import FIRST_HALF, SEEDS, assert_no_seed_breaks_a_guarantee
 
 
 def test_the_ci_seeds_cover_the_scenarios_and_the_fault_bands() -> None:

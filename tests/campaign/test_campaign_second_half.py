@@ -3,7 +3,7 @@ other test worker runs it."""
 
 from __future__ import annotations
 
-from tests.campaign.conftest import FOUND_BEFORE, SECOND_HALF, assert_no_seed_breaks_a_guarantee
+from tests.helpers.campaign import FOUND_BEFORE, SECOND_HALF, assert_no_seed_breaks_a_guarantee
 
 
 def test_no_seed_of_the_second_half_breaks_a_guarantee() -> None:

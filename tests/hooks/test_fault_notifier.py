@@ -8,8 +8,8 @@ from typing import Any
 
 from handlers.core.record import AppState
 from rms_hooks.fault_notifier import Outcome, Publisher, PublishError
-from tests.hooks.conftest import Served, run_hook, write_config
-from tests.scenarios.conftest import assert_safe
+from tests.helpers.hooks import Served, run_hook, write_config
+from tests.helpers.scenarios import assert_safe
 
 
 def notify(served: Served, reason: str, *, api_down: bool = False, instance_id: str | None = None, **env: str):

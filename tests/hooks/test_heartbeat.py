@@ -13,7 +13,7 @@ from pathlib import Path
 from rms_hooks import heartbeat
 from rms_hooks.config import HEARTBEAT_ALARM_PERIOD_SECONDS, MAX_METRIC_INTERVAL_SECONDS
 from swr.ops import onboarding
-from tests.hooks.conftest import Served, run_hook, write_config
+from tests.helpers.hooks import Served, run_hook, write_config
 
 
 class Rms:

@@ -14,7 +14,7 @@ from handlers.core.record import AppState
 from swr import cli
 from swr.emulator import Emulator
 from swr.emulator.deploy import STACK_NAME
-from tests.scenarios.conftest import assert_safe
+from tests.helpers.scenarios import assert_safe
 
 ASL = Path("statemachine/failover.asl.json")
 

@@ -9,7 +9,7 @@ import pytest
 
 from swr import cli
 from swr.emulator import Emulator
-from tests.scenarios.conftest import assert_safe
+from tests.helpers.scenarios import assert_safe
 
 
 def test_an_operator_drills_and_inspects_through_the_emulator_endpoint(

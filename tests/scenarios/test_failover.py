@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from handlers.core.record import AppState, Maintenance
 from swr.emulator import Emulator
 from swr.emulator.faults import NO_CAPACITY, THROTTLING
-from tests.scenarios.conftest import assert_safe, fence_cannot_be_proven, finished, output, replacements, start
+from tests.helpers.scenarios import assert_safe, fence_cannot_be_proven, finished, output, replacements, start
 
 SECOND_AZ, THIRD_AZ = "ap-northeast-1c", "ap-northeast-1d"
 

@@ -20,7 +20,7 @@ from handlers.core.record import AppState
 from swr.emulator import Emulator
 from swr.ops import status
 from swr.ops.resume import resume
-from tests.scenarios.conftest import assert_safe, finished, output, rule_watches
+from tests.helpers.scenarios import assert_safe, finished, output, rule_watches
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from handlers.core import failover_metrics
 from rms_hooks.config import HooksConfig
 from rms_hooks.heartbeat import Heartbeat
 from swr.emulator import Emulator
-from tests.scenarios.conftest import assert_safe, finished
+from tests.helpers.scenarios import assert_safe, finished
 
 SECOND_AZ, THIRD_AZ = "ap-northeast-1c", "ap-northeast-1d"
 

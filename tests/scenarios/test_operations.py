@@ -12,7 +12,7 @@ import pytest
 from handlers.core.record import AppState
 from swr import cli
 from swr.emulator import Emulator
-from tests.scenarios.conftest import assert_safe, finished, output, replacements, start
+from tests.helpers.scenarios import assert_safe, finished, output, replacements, start
 
 
 class Operator:

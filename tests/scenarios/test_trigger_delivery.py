@@ -10,7 +10,7 @@ from handlers.core.record import AppState
 from rms_hooks import fault_notifier
 from swr.emulator import Emulator
 from swr.emulator.faults import THROTTLING
-from tests.scenarios.conftest import assert_safe
+from tests.helpers.scenarios import assert_safe
 from tests.scenarios.test_notifications_and_metrics import messages, subscribe_a_queue
 
 ACCESS_DENIED = ("AccessDeniedException", "not authorized to perform: states:StartExecution", 400)

@@ -12,7 +12,7 @@ import pytest
 from handlers.core.record import AppState
 from rms_hooks import fault_notifier
 from swr.emulator import Emulator
-from tests.scenarios.conftest import finished, rule_watches, start
+from tests.helpers.scenarios import finished, rule_watches, start
 from tests.scenarios.test_trigger_delivery import dead_letters
 
 

@@ -42,7 +42,7 @@ from rms_hooks.boot_gate import (
 )
 from rms_hooks.host import IdentityError, LinuxHost, mounted_at, read_identity
 from rms_hooks.imds import ImdsClient, ImdsError
-from tests.unit.conftest import make_record
+from tests.helpers.records import make_record
 
 REGION = "ap-northeast-1"
 TABLE = "swr-apps"

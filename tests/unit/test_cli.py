@@ -285,16 +285,17 @@ def test_no_command_shows_the_commands_and_is_a_usage_error(capsys: pytest.Captu
     assert all(name in ANSI.sub("", out + err) for name in COMMANDS)
 
 
+def a_finished_drill_of_demo(aws: dict[str, Any]) -> None:
+    sfn = aws["sfn"]
+    drill = json.dumps({"kind": "drill", "app": "demo"})
+    started = sfn.start_execution(stateMachineArn=aws["state_machine_arn"], name="drill-demo-1", input=drill)
+    wait_done(sfn, started["executionArn"])
+
+
 def test_a_table_is_in_colour_only_on_a_terminal_and_reads_the_same_without(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
-    sfn = aws["sfn"]
-    started = sfn.start_execution(
-        stateMachineArn=aws["state_machine_arn"],
-        name="drill-demo-1",
-        input=json.dumps({"kind": "drill", "app": "demo"}),
-    )
-    wait_done(sfn, started["executionArn"])
+    a_finished_drill_of_demo(aws)
     _, piped, _ = run(capsys, "executions", "demo", *WHERE)
     assert "\x1b[" not in piped  # captured stdout is not a terminal: plain text
 
@@ -312,13 +313,7 @@ def test_a_table_is_in_colour_only_on_a_terminal_and_reads_the_same_without(
 def test_json_is_the_same_on_a_terminal(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
-    sfn = aws["sfn"]
-    started = sfn.start_execution(
-        stateMachineArn=aws["state_machine_arn"],
-        name="drill-demo-1",
-        input=json.dumps({"kind": "drill", "app": "demo"}),
-    )
-    wait_done(sfn, started["executionArn"])
+    a_finished_drill_of_demo(aws)
     _, piped, _ = run(capsys, "executions", "demo", "--json", *WHERE)
     monkeypatch.setenv("FORCE_COLOR", "1")
     _, terminal, _ = run(capsys, "executions", "demo", "--json", *WHERE)

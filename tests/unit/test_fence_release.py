@@ -11,7 +11,7 @@ from handlers.core.fence import instances, network_acls, release
 from handlers.core.record import AclEntry, AppRecord, Fence, Lease
 from handlers.core.record_store import RecordStore
 from handlers.core.steps import ReleaseInput
-from tests.unit.conftest import make_record
+from tests.helpers.records import make_record
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 ENTRY = AclEntry(network_acl_id="acl-1", rule_number=1, egress=False, cidr="10.0.0.9/32")

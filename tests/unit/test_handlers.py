@@ -16,7 +16,7 @@ from handlers import shell
 from handlers.core.errors import MalformedTrigger, RecordNotFound
 from handlers.core.record_store import RecordStore
 from handlers.shell import StepInputInvalid
-from tests.unit.conftest import make_record
+from tests.helpers.records import make_record
 
 EXECUTION = "arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:drill-1"
 

@@ -14,7 +14,7 @@ from handlers.core.record import APP_NAME_PATTERN, AppRecord, AppState, Failover
 from handlers.core.record_store import RecordStore
 from handlers.core.steps import AdmitInput, Decision
 from rms_hooks import config as hooks_config
-from tests.unit.conftest import make_record
+from tests.helpers.records import make_record
 
 EXECUTION = "arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:one"
 OTHER = "arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:two"
@@ -26,7 +26,7 @@ def drill(execution: str = EXECUTION) -> AdmitInput:
     )
 
 
-def test_a_record_survives_the_round_trip_through_dynamodb(store: RecordStore):
+def a_record_with_a_recovered_failover(phase_seconds: dict[str, float]) -> AppRecord:
     record = make_record()
     record.add_history(
         FailoverSummary(
@@ -37,28 +37,20 @@ def test_a_record_survives_the_round_trip_through_dynamodb(store: RecordStore):
             old_az="ap-northeast-1a",
             started_at=clock.now(),
             finished_at=clock.now() + timedelta(seconds=95.5),
-            phase_seconds={"total": 95.5},
+            phase_seconds=phase_seconds,
         )
     )
-    stored = store.create(record)
+    return record
+
+
+def test_a_record_survives_the_round_trip_through_dynamodb(store: RecordStore):
+    stored = store.create(a_record_with_a_recovered_failover({"total": 95.5}))
     assert store.require("demo") == stored
     assert store.require("demo").history[0].duration_seconds == pytest.approx(95.5, abs=0.01)
 
 
 def test_a_history_written_when_phases_were_called_step_seconds_still_reads():
-    record = make_record()
-    record.add_history(
-        FailoverSummary(
-            execution=EXECUTION,
-            trigger="drill",
-            outcome="recovered",
-            old_instance_id="i-old",
-            old_az="ap-northeast-1a",
-            started_at=clock.now(),
-            finished_at=clock.now() + timedelta(seconds=95.5),
-            phase_seconds={"fence": 12.0, "total": 95.5},
-        )
-    )
+    record = a_record_with_a_recovered_failover({"fence": 12.0, "total": 95.5})
     stored = json.loads(record.model_dump_json())
     stored["history"][0]["step_seconds"] = stored["history"][0].pop("phase_seconds")
     read = AppRecord.model_validate_json(json.dumps(stored))

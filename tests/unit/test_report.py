@@ -25,7 +25,7 @@ from swr.report import (
     warped,
 )
 from swr.timeline import build_timeline, fetch_history
-from tests.scenarios.conftest import fence_cannot_be_proven, finished, output, start
+from tests.helpers.scenarios import fence_cannot_be_proven, finished, output, start
 
 SCRIPT = "<script>alert(1)</script>"
 

@@ -16,7 +16,7 @@ from handlers.core.record import AppState, Lease
 from handlers.core.record_store import RecordStore
 from swr.ops.resume import NothingToResume, resume
 from swr.stack import StackOutputs
-from tests.unit.conftest import TABLE, make_record
+from tests.helpers.records import TABLE, make_record
 
 MACHINE = "arn:aws:states:ap-northeast-1:123456789012:stateMachine:swr-failover"
 STOPPED = "arn:aws:states:ap-northeast-1:123456789012:execution:swr-failover:drill-demo-1"
