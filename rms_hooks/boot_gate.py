@@ -446,7 +446,10 @@ class BootGate:
                 Key={"app": {"S": self.config.app}},
                 ConsistentRead=True,  # a stale read could show a permit already withdrawn
                 # Only what RecordView reads: the gate polls every few seconds, and the record
-                # also holds the fences and the failover history, which grow.
+                # also holds the fences and the failover history, which grow. Less to send and
+                # parse, the same read capacity ("Projection expression has no effect on
+                # provisioned throughput consumption", DynamoDB Developer Guide, "Using
+                # projection expressions"); reserved words such as state need #names there.
                 ProjectionExpression=RECORD_PROJECTION,
                 ExpressionAttributeNames=RECORD_PROJECTION_NAMES,
             )
