@@ -11,25 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import UTC, datetime, timedelta
 
 from handlers.core import failover_metrics
 from swr.emulator import Emulator
-
-
-def datapoint(emu: Emulator, name: str, dimensions: dict[str, str], statistic: str) -> list[float]:
-    assert emu.stack is not None
-    now = datetime.fromtimestamp(emu.clock.now(), tz=UTC)  # the metrics carry the world's time
-    points = emu.boto3_client("cloudwatch").get_metric_statistics(
-        Namespace=emu.stack.MetricNamespace,
-        MetricName=name,
-        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
-        StartTime=now - timedelta(days=1),
-        EndTime=now + timedelta(days=1),
-        Period=86400 * 2,
-        Statistics=[statistic],
-    )["Datapoints"]
-    return [float(p[statistic]) for p in points]
 
 
 def main() -> None:
@@ -52,7 +36,7 @@ def main() -> None:
         ]
         for name, dimensions, statistic in rows:
             where = " ".join(f"{k}={v}" for k, v in dimensions.items())
-            print(f"{name:<17} {where:<32} {statistic:<8} {datapoint(emu, name, dimensions, statistic)}")
+            print(f"{name:<17} {where:<32} {statistic:<8} {emu.metric_datapoints(name, dimensions, statistic)}")
 
 
 if __name__ == "__main__":

@@ -116,6 +116,19 @@ def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
             return events
 
 
+def warped(start: datetime, warp: float) -> ToSimulated | None:
+    """An emulator endpoint runs ``warp`` times faster than the wall clock: anchored at the
+    execution's start, its history reads in simulated seconds. None on AWS (warp 1)."""
+    if warp == 1.0:
+        return None
+    anchor = start.timestamp()
+
+    def to_simulated(wall: datetime) -> float:
+        return anchor + (wall.timestamp() - anchor) * warp
+
+    return to_simulated
+
+
 # --- building -----------------------------------------------------------------------------
 class _Open:
     """A step being built, with what the next events need to attach to it."""

@@ -43,9 +43,9 @@ STATUS_STYLES = {
 _TRAILING = re.compile(r"(?:[ \t]|\x1b\[[0-9;]*m)+$")
 
 
-def console(*, stderr: bool = False) -> Console:
+def console(*, stderr: bool = False, file: TextIO | None = None) -> Console:
     # A new console per use: it looks at sys.stdout as it is now (tests capture it).
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False, markup=False)
+    return Console(stderr=stderr, file=file, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ class Progress:
 def progress(text: str, file: TextIO | None = None) -> Iterator[Progress]:
     """Only when both stdout and stderr are a terminal (a person watching): with stdout
     piped, the lines are exactly those without a terminal."""
-    out = Console(file=file or sys.stdout, highlight=False, soft_wrap=True, emoji=False, markup=False)
+    out = console(file=file)
     if not out.is_terminal or out.is_dumb_terminal or not sys.stderr.isatty():
         yield Progress(None, file)
         return

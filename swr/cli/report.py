@@ -22,8 +22,8 @@ from swr.cli.common import (
     connect_to_execution,
 )
 from swr.cli.options import Execution
-from swr.report import DefinitionError, render_report, warped
-from swr.timeline import fetch_history
+from swr.report import DefinitionError, render_report
+from swr.timeline import fetch_history, warped
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,7 @@ import uuid
 import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -279,6 +279,22 @@ class Emulator:
         for service, action in FAULTABLE_ACTIONS:
             self.faults.add(service, action, THROTTLING, rate=rate)
             self.faults.add(service, action, SERVER_ERROR, rate=rate / 2)
+
+    def metric_datapoints(self, name: str, dimensions: dict[str, str], statistic: str = "Sum") -> list[float]:
+        """The stack's metric ``name`` with ``dimensions``, one ``statistic`` over the world's day
+        (the handlers' EMF metrics carry the world's time, not the wall clock's)."""
+        assert self.stack is not None, "metrics are written in the stack's namespace"
+        now = datetime.fromtimestamp(self.clock.now(), tz=UTC)
+        points = self.boto3_client("cloudwatch").get_metric_statistics(
+            Namespace=self.stack.MetricNamespace,
+            MetricName=name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+            StartTime=now - timedelta(days=1),
+            EndTime=now + timedelta(days=1),
+            Period=86400 * 2,
+            Statistics=[statistic],
+        )["Datapoints"]
+        return [float(p[statistic]) for p in points]
 
     def alarm(self, suffix: str) -> str:
         """The name of the application's alarm that ends with ``suffix``."""

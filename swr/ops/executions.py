@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from swr.timeline import Timeline, ToSimulated, build_timeline, describe_failure, fetch_history
+from swr.timeline import Timeline, build_timeline, describe_failure, fetch_history, warped
 from swr.trigger_input import app_of, kind_of
 
 EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:(?P<region>[a-z0-9-]+):\d{12}:(?:express|execution):[^:]+:[^:]+$")
@@ -206,16 +206,7 @@ def wait_for(sfn: Any, arn: str, *, timeout: float, interval: float, on_state: C
 def timeline_of(sfn: Any, arn: str, warp: float) -> Timeline:
     """The execution's timeline; with an emulator's ``warp``, in its simulated seconds."""
     described = sfn.describe_execution(executionArn=arn)
-    events = fetch_history(sfn, arn)
-    to_simulated: ToSimulated | None = None
-    if warp != 1.0:
-        # Anchored at the execution's start, offsets and durations come out in simulated seconds.
-        start = described["startDate"].timestamp()
-
-        def to_simulated(wall: datetime) -> float:
-            return start + (wall.timestamp() - start) * warp
-
-    return build_timeline(described, events, to_simulated)
+    return build_timeline(described, fetch_history(sfn, arn), warped(described["startDate"], warp))
 
 
 def trigger_line(timeline: Timeline) -> str:

@@ -15,7 +15,7 @@ return, nothing else: this package makes no AWS call and the page loads nothing 
 
 from swr.report.graph import DefinitionError, Edge, Graph, Path, State, executed_path, parse_definition
 from swr.report.layout import Drawing, Placed, lay_out
-from swr.report.page import outcome_text, render_report, warped
+from swr.report.page import outcome_text, render_report
 from swr.report.routes import Route, _on_curve, _segments
 from swr.report.svg import HIGHLIGHT, svg_graph
 
@@ -37,5 +37,4 @@ __all__ = [
     "parse_definition",
     "render_report",
     "svg_graph",
-    "warped",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -282,16 +282,3 @@ def _pretty(value: Any) -> str:
         except ValueError:
             return value
     return json.dumps(value, indent=2, default=str) if value is not None else ""
-
-
-def warped(start: datetime, warp: float) -> Callable[[datetime], float] | None:
-    """An emulator endpoint runs ``warp`` times faster than the wall clock: anchored at the
-    execution's start, its history reads in simulated seconds. None on AWS (warp 1)."""
-    if warp == 1.0:
-        return None
-    anchor = start.timestamp()
-
-    def to_simulated(wall: datetime) -> float:
-        return anchor + (wall.timestamp() - anchor) * warp
-
-    return to_simulated

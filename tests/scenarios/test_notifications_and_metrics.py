@@ -6,7 +6,6 @@ dashboard that shows them."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.core import failover_metrics
@@ -43,17 +42,7 @@ def messages(emu: Emulator, url: str, count: int, timeout: float = 600.0) -> lis
 
 
 def datapoints(emu: Emulator, name: str, dimensions: dict[str, str], statistic: str = "Sum") -> list[float]:
-    now = datetime.fromtimestamp(emu.clock.now(), tz=UTC)  # the metrics carry the world's time
-    points = emu.boto3_client("cloudwatch").get_metric_statistics(
-        Namespace=emu.stack.MetricNamespace,  # type: ignore[union-attr]
-        MetricName=name,
-        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
-        StartTime=now - timedelta(days=1),
-        EndTime=now + timedelta(days=1),
-        Period=86400 * 2,
-        Statistics=[statistic],
-    )["Datapoints"]
-    return [float(p[statistic]) for p in points]
+    return emu.metric_datapoints(name, dimensions, statistic)
 
 
 def test_a_recovered_failover_tells_the_on_call_topic_it_started_and_succeeded(emulator: Emulator):

@@ -22,9 +22,8 @@ from swr.report import (
     lay_out,
     parse_definition,
     render_report,
-    warped,
 )
-from swr.timeline import build_timeline, fetch_history
+from swr.timeline import build_timeline, fetch_history, warped
 from tests.helpers.scenarios import fence_cannot_be_proven, finished, output, start
 
 SCRIPT = "<script>alert(1)</script>"
