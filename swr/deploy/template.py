@@ -3,6 +3,7 @@ duplicate keys, and a Resources mapping."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -10,8 +11,12 @@ import yaml
 
 from swr.deploy.model import TemplateInvalid
 
+# libyaml's parser where PyYAML was built with it (its wheels are): the same constructors and
+# resolvers as the pure-Python SafeLoader, about ten times faster on swr's template.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _CfnLoader(yaml.SafeLoader):
+
+class _CfnLoader(_SAFE_LOADER):  # type: ignore[misc,valid-type]
     """YAML as CloudFormation reads it: short-form intrinsics (!Ref, !Sub, !GetAtt a.b),
     dates left as strings (an IAM policy's Version: 2012-10-17 must stay a string), and
     duplicate keys refused instead of silently keeping the last one."""
@@ -61,9 +66,22 @@ def load_template(path: Path) -> dict[str, Any]:
 def parse_body(body: str) -> dict[str, Any]:
     """A template body (JSON or YAML) as a mapping."""
     try:
-        parsed = yaml.load(body, Loader=_CfnLoader)  # a SafeLoader subclass; JSON is YAML too
-    except yaml.YAMLError as error:
-        raise TemplateInvalid(f"the template body is not valid JSON or YAML: {error}") from None
+        # JSON (what swr sends after the transform) read as JSON: much faster than as YAML.
+        parsed = json.loads(body, object_pairs_hook=_refuse_duplicate_keys)
+    except json.JSONDecodeError:
+        try:
+            parsed = yaml.load(body, Loader=_CfnLoader)  # a SafeLoader subclass
+        except yaml.YAMLError as error:
+            raise TemplateInvalid(f"the template body is not valid JSON or YAML: {error}") from None
     if not isinstance(parsed, dict):
         raise TemplateInvalid("the template body is not a mapping")
     return parsed
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in mapping:
+            raise TemplateInvalid(f"duplicate key {key!r} in the template body")
+        mapping[key] = value
+    return mapping

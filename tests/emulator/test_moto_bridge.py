@@ -2503,3 +2503,63 @@ def test_dynamodb_item_results_parse_the_same_as_through_motos_serializer(hooks:
         DynamoResult.execute_result = patched  # type: ignore[method-assign]
     assert direct == through_moto
     assert direct[0]["Item"]["n"] == {"N": "0"} and direct[1]["Item"]["b"] == {"B": b"\x00\x01"}
+
+
+# --------------------------------------------------------------------------------------------------
+# 44. An item read converts each value once, and a projection only what it returns
+# --------------------------------------------------------------------------------------------------
+_PROJECTIONS = (
+    "app, n",
+    "history",
+    "history[0].step, history[1]",
+    "history[0], history[0].at",  # overlapping paths merged into one result
+    "b, tags, #none",
+    "absent, n",
+    "history[7]",
+)
+
+
+def _reads() -> list[Any]:
+    dynamodb = client("dynamodb")
+    key = {"app": {"S": "app_demo"}}
+    reads = [dynamodb.get_item(TableName="aliases", Key=key, ConsistentRead=True), dynamodb.scan(TableName="aliases")]
+    for projection in _PROJECTIONS:
+        names = {"ExpressionAttributeNames": {"#none": "none"}} if "#none" in projection else {}
+        reads.append(dynamodb.get_item(TableName="aliases", Key=key, ProjectionExpression=projection, **names))
+        reads.append(dynamodb.scan(TableName="aliases", ProjectionExpression=projection, **names))
+    return [_strip_request_ids(r) for r in reads]
+
+
+def test_item_reads_and_projections_are_the_same_as_motos(hooks: BridgeHooks) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    _world_of_every_shape()
+    patched = vars(DynamoType)["to_regular_json"], vars(Item)["project"]
+    fast = _reads()
+    DynamoType.to_regular_json, Item.project = patched[0].__wrapped__, patched[1].__wrapped__  # type: ignore[method-assign]
+    try:
+        through_moto = _reads()
+    finally:
+        DynamoType.to_regular_json, Item.project = patched  # type: ignore[method-assign]
+    assert fast == through_moto
+    assert fast[2]["Item"] == {"app": {"S": "app_demo"}, "n": {"N": "3.5"}}  # "app, n"
+    assert fast[4]["Item"]["history"] == fast[0]["Item"]["history"]
+
+
+# --------------------------------------------------------------------------------------------------
+# 45. CloudFormation reads templates with libyaml's parser
+# --------------------------------------------------------------------------------------------------
+def test_moto_reads_swrs_template_the_same_with_libyaml(hooks: BridgeHooks) -> None:
+    import yaml
+    from moto.cloudformation import models, responses
+    from moto.cloudformation.utils import yaml_tag_constructor
+
+    from swr.emulator.deploy import TEMPLATE
+
+    text = TEMPLATE.read_text()
+    yaml.add_multi_constructor("", yaml_tag_constructor)  # what moto does before each read
+    pure_python = yaml.load(text, Loader=yaml.Loader)
+    assert isinstance(models.yaml, moto_bridge.cloudformation._LibyamlModule)
+    assert responses.yaml is models.yaml
+    assert models.yaml.load(text, Loader=yaml.Loader) == pure_python
+    assert pure_python["Resources"]["FailoverStateMachine"]["Properties"]["DefinitionSubstitutions"]

@@ -288,3 +288,5 @@ def _install_patches(p: _Patches) -> None:
     cloudformation._patch_cloudformation_conditioned_out(p)  # 41
     authorization._patch_step_authorization(p)  # 42
     dynamodb._patch_dynamodb_item_json(p)  # 43
+    dynamodb._patch_dynamodb_item_reads(p)  # 44
+    cloudformation._patch_cloudformation_libyaml(p)  # 45

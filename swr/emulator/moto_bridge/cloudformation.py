@@ -1,7 +1,7 @@
 """CloudFormation: the resources created through the API for it (patch 15: their base class and
 record here, the types in cloudformation_resources.py), security groups' egress rules (16),
-change sets' outputs (17) and unchanged parameters (18), roles' policies (22), and resources
-whose Condition is false (41)."""
+change sets' outputs (17) and unchanged parameters (18), roles' policies (22), resources
+whose Condition is false (41), and templates read with libyaml (45)."""
 
 from __future__ import annotations
 
@@ -366,3 +366,49 @@ def tag_stack(stack_name: str, tags: dict[str, str], region: str) -> None:
         for stack in list(backend.stacks.values()):
             if stack.name == stack_name and stack.status != "DELETE_COMPLETE":
                 stack.tags = {**(stack.tags or {}), **tags}
+
+
+# --------------------------------------------------------------------------------------------------
+# 45. CloudFormation reads templates with libyaml's parser
+# --------------------------------------------------------------------------------------------------
+# moto parses a template body with PyYAML's pure-Python yaml.Loader, once for the change set, once
+# to execute it and once more for its description: over half a second each for swr's template,
+# most of the time it took to build a world. yaml.CLoader is the same constructor and resolver
+# (with moto's tag constructor added, as moto adds it to yaml.Loader) over libyaml's parser, so
+# the template reads the same.
+
+
+class _LibyamlModule:
+    """Stands for the ``yaml`` module in moto's CloudFormation modules: ``load`` with yaml.Loader
+    goes to the libyaml loader; everything else is PyYAML's."""
+
+    def __init__(self, fast_loader: type[Any]) -> None:
+        import yaml
+
+        self._yaml = yaml
+        self._fast_loader = fast_loader
+
+    def load(self, stream: Any, Loader: Any) -> Any:
+        return self._yaml.load(stream, Loader=self._fast_loader if Loader is self._yaml.Loader else Loader)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._yaml, name)
+
+
+def _patch_cloudformation_libyaml(p: _Patches) -> None:
+    import yaml
+    from moto.cloudformation import models, responses
+    from moto.cloudformation.utils import yaml_tag_constructor
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        return  # PyYAML built without libyaml: moto's own loader it is
+
+    class _CfnCLoader(yaml.CLoader):
+        pass
+
+    _CfnCLoader.add_multi_constructor("", yaml_tag_constructor)
+    libyaml = _LibyamlModule(_CfnCLoader)
+    for module in (models, responses):
+        if vars(module).get("yaml") is not yaml:
+            raise RuntimeError(f"{module.__name__} no longer reads templates with yaml: revisit bridge patch 45")
+        p.set(module, "yaml", libyaml)

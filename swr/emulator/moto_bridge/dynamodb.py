@@ -1,9 +1,12 @@
-"""DynamoDB: conditional writes are atomic (patch 13), and item results are written as JSON
-directly (patch 43)."""
+"""DynamoDB: conditional writes are atomic (patch 13), item results are written as JSON directly
+(patch 43), and an item is converted to plain JSON once per read, projected before (patch 44)."""
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
+import re
 import threading
 from typing import Any
 
@@ -65,3 +68,57 @@ def _patch_dynamodb_item_json(p: _Patches) -> None:
         return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
 
     p.set(DynamoResult, "execute_result", execute_result)
+
+
+# --------------------------------------------------------------------------------------------------
+# 44. An item read converts each value once, and a projection only what it returns
+# --------------------------------------------------------------------------------------------------
+# moto's DynamoType.to_regular_json deep-copies a value's whole subtree and then converts each
+# child, which deep-copies it again: a nested map is copied once per level it is deep. And
+# Item.project converts the whole item before picking the projected attributes, so a read of two
+# small attributes of a large record (the boot gate's poll) cost more than reading all of it. Both
+# give the same result here; the tree is copied once.
+_LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's own reading of "name[3]" (find_nested_key)
+
+
+def _patch_dynamodb_item_reads(p: _Patches) -> None:
+    from moto.dynamodb.models.dynamo_type import (
+        DynamoType,
+        Item,
+        deserializer,
+        merge_dicts,  # botocore's, as moto uses it
+        serializer,
+    )
+    from moto.dynamodb.models.utilities import find_nested_key
+
+    moto_to_regular_json = _require(DynamoType, "to_regular_json")
+    moto_project = _require(Item, "project")
+
+    def to_regular_json(self: Any) -> dict[str, Any]:
+        value = self.value
+        if isinstance(value, dict):
+            value = {
+                k: v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v) for k, v in value.items()
+            }
+        elif isinstance(value, list):
+            value = [v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v) for v in value]
+        else:
+            value = copy.deepcopy(value)
+        if self.is_binary() and isinstance(value, str):
+            value = base64.b64decode(value)
+        return {self.type: value}
+
+    def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+        result: dict[str, Any] = {}
+        for expression in projection_expressions:
+            element = _LIST_ELEMENT.match(expression[0])
+            head = element.group(1) if element else expression[0]
+            # A fresh copy per expression, as moto's: merging may keep references into it.
+            plain = {head: deserializer.deserialize(self.attrs[head].to_regular_json())} if head in self.attrs else {}
+            merge_dicts(result, find_nested_key(expression, plain))
+        return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=dict(serializer.serialize(result)["M"]))
+
+    to_regular_json.__wrapped__ = moto_to_regular_json  # type: ignore[attr-defined]  # the canary compares
+    project.__wrapped__ = moto_project  # type: ignore[attr-defined]
+    p.set(DynamoType, "to_regular_json", to_regular_json)
+    p.set(Item, "project", project)
