@@ -98,6 +98,7 @@ class PathCut(BaseModel):
     path: str  # "efs via fsmt-... (address)", "clients via <target group>"
     cut: bool
     how: str
+    settling: bool = False  # not cut yet, but AWS is completing the cut (draining, a mount target deleting)
 
 
 class InstanceCut(BaseModel):
@@ -122,6 +123,7 @@ class FenceReport(_Step):
     rounds: int = 0
     impaired_rounds: int = 0  # rounds in a row in which AWS did not answer about an instance
     next_round_in: int = 5  # seconds WaitForFence waits before the next round
+    cut_again: bool = True  # the next round starts with CutOffInstances (else with ConfirmFence)
 
 
 class Replacement(_Step):
@@ -207,6 +209,7 @@ class StepInput(_Step):
 
 
 class FenceInput(StepInput):
+    cutoff: CutOffRound | None = None  # the last round's, once there was one
     fence: FenceReport | None = None
 
 

@@ -166,6 +166,7 @@ class Simulation:
         self._violated: set[tuple[str, ...]] = set()
         self._acls: tuple[dict[str, Any], NetworkAcls] | None = None
         self._frozen_acls: dict[str, tuple[str, list[dict[str, Any]]]] = {}  # subnet -> ACL as last seen
+        self._view: tuple[int, WorldView] | None = None  # (backends' epoch, what was read at it)
         # AZs whose replacements start but never pass health checks (a broken dependency there).
         self.unhealthy_azs: set[str] = set()
         # AZs whose EFS mount target does not answer: the boot gate cannot mount there.
@@ -373,10 +374,14 @@ class Simulation:
 
     def _observe(self) -> WorldView:
         # Read from the backends directly: a boto3 round trip per tick would take the GIL from
-        # the workflow the simulation is watching.
+        # the workflow the simulation is watching. Most ticks fall between API calls (a Wait
+        # state, a boot gate's poll interval): the view read at the same epoch still stands.
+        epoch = moto_bridge.backends_epoch()  # before the read: a change during it moves it on
+        if self._view is not None and self._view[0] == epoch:
+            return self._view[1]
         tg = self.world.target_group_arn
         protocol, attributes = moto_bridge.target_group_attributes(tg)
-        return WorldView(
+        view = WorldView(
             groups=moto_bridge.security_groups_by_instance(),
             registered=moto_bridge.registered_targets(tg),
             draining=moto_bridge.draining_targets(tg),
@@ -384,12 +389,15 @@ class Simulation:
             acls=self._network_acls(),
             mount_targets=moto_bridge.mount_targets(self.world.file_system_id),
         )
+        self._view = (epoch, view)
+        return view
 
     def freeze_network_acls(self, az: str) -> None:
         """The AZ's control plane stops answering: ACL changes made from now on do not reach its
         subnets. Nothing documents how they would reach an impaired AZ, so none is assumed to."""
         az_of = self.world.az_of_subnet()
         with self._lock:
+            self._view = None  # the view's ACLs are no longer what the backends hold
             self._frozen_acls.update(
                 {s: acl for s, acl in moto_bridge.network_acls_by_subnet().items() if az_of.get(s) == az}
             )

@@ -18,6 +18,7 @@ import pytest
 
 from handlers.core.record import AppState
 from swr.emulator import Emulator
+from swr.emulator.faults import THROTTLING
 from swr.ops import status
 from swr.ops.resume import resume
 from tests.helpers.scenarios import assert_safe, finished, output, rule_watches
@@ -57,6 +58,14 @@ def fence_waits(emu: Emulator, execution_arn: str) -> list[int]:
         for e in events
         if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "WaitForFence"
     ]
+
+
+def fence_steps(emu: Emulator, execution_arn: str) -> list[str]:
+    """The fence loop's Lambda steps of the execution, in order."""
+    sfn = emu.boto3_client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"] == "TaskStateEntered"]
+    return [name for name in entered if name in ("CutOffInstances", "ConfirmFence")]
 
 
 def recovered_safely(emu: Emulator, report: dict[str, Any]) -> None:
@@ -202,3 +211,30 @@ def test_when_the_instances_az_does_not_answer_the_failover_fails_closed_until_a
     assert "ops@example confirmed it down" in fenced and "host powered off, AWS Health" in fenced
     assert emu.sim.violations == []
     assert_safe(emu)
+
+
+def test_while_aws_only_completes_the_cut_the_rounds_confirm_without_cutting_again() -> None:
+    # The old instance dies: one CutOffInstances round does everything (terminate accepted,
+    # deregistered, deny entries made); while it shuts down and its clients drain, each round
+    # is ConfirmFence alone, until the drain is over.
+    with Emulator.for_scenario("instance-failure") as emu:
+        emu.inject("instance-failure")
+        report = emu.report(emu.wait_for_failover())
+        recovered_safely(emu, report)
+        steps = fence_steps(emu, report["execution_arn"])
+        assert steps[:2] == ["CutOffInstances", "ConfirmFence"]
+        assert steps.count("CutOffInstances") == 1 and steps.count("ConfirmFence") >= 3
+
+
+def test_a_round_in_which_a_cut_failed_is_followed_by_another_cut() -> None:
+    # Deregistering the old instance is throttled in two rounds (both of the SDK's attempts each
+    # time): a round in which it failed is followed by another cut; once every part has worked,
+    # the rounds only confirm.
+    with Emulator.for_scenario("instance-failure") as emu:
+        emu.faults.add("elbv2", "DeregisterTargets", THROTTLING, count=4)
+        emu.inject("instance-failure")
+        report = emu.report(emu.wait_for_failover())
+        recovered_safely(emu, report)
+        steps = fence_steps(emu, report["execution_arn"])
+        assert steps[:6] == ["CutOffInstances", "ConfirmFence"] * 3
+        assert steps[6:] and set(steps[6:]) == {"ConfirmFence"}

@@ -27,7 +27,7 @@ from handlers.core.errors import AwsThrottled, AwsUnavailable, FenceNotConfirmed
 from handlers.core.fence import instances, mount_targets, network_acls, target_groups
 from handlers.core.record import AppRecord, Fence
 from handlers.core.record_store import RecordStore
-from handlers.core.steps import FenceInput, FenceReport, InstanceCut, PathCut
+from handlers.core.steps import CutOffRound, FenceInput, FenceReport, InstanceCut, PathCut
 
 ROUND_SECONDS = 5
 MAX_ROUND_SECONDS = 30
@@ -72,6 +72,23 @@ def confirm(request: FenceInput, store: RecordStore) -> FenceReport:
         rounds=rounds,
         impaired_rounds=impaired_rounds,
         next_round_in=next_round_in(impaired_rounds),
+        cut_again=cut_again(request.cutoff, cuts),
+    )
+
+
+def cut_again(cutoff: CutOffRound | None, cuts: list[InstanceCut]) -> bool:
+    """Whether the next round starts with CutOffInstances. Not when its last round had nothing
+    fail and all that is left is AWS completing what it asked for: the instance shutting down
+    (terminate accepted; CutOffInstances leaves such an instance alone) and each path not cut yet
+    settling (clients draining, a mount target deleting). Another CutOffInstances round would only
+    ask for each again, a dozen calls to an API that may be struggling. Anything else uncut, an
+    instance not read, or a part that failed last round: cut again."""
+    if cutoff is None or any(c.problems for c in cutoff.instances):
+        return True
+    return any(
+        not cut.cut
+        and (cut.state != "shutting-down" or not cut.paths or any(not p.cut and not p.settling for p in cut.paths))
+        for cut in cuts
     )
 
 
@@ -108,17 +125,24 @@ def _judge(
     ]
     for arn in record.target_group_arns:
         if arn in fence.registered_in:
-            cut, how = target_groups.clients_cut(instance_id, arn)
+            clients = target_groups.clients_cut(instance_id, arn)
         else:
-            cut, how = True, f"never a target of {target_groups.name_of(arn)} while fenced"
-        paths.append(PathCut(path=f"clients via {target_groups.name_of(arn)}", cut=cut, how=how))
+            clients = target_groups.ClientsPath(True, f"never a target of {target_groups.name_of(arn)} while fenced")
+        paths.append(
+            PathCut(
+                path=f"clients via {target_groups.name_of(arn)}",
+                cut=clients.cut,
+                how=clients.how,
+                settling=clients.settling,
+            )
+        )
     return InstanceCut(instance_id=instance_id, state=state, cut=all(p.cut for p in paths), paths=paths)
 
 
 def _efs_path(fence: Fence, target: dict[str, Any], acls: dict[str, network_acls.Acl]) -> PathCut:
     name = f"efs via {target['MountTargetId']} ({target.get('IpAddress', '?')})"
     if target.get("LifeCycleState") == "deleting":
-        return PathCut(path=name, cut=False, how="deleting: its mounts break once it is gone")
+        return PathCut(path=name, cut=False, how="deleting: its mounts break once it is gone", settling=True)
     if target["SubnetId"] == fence.subnet_id:
         return PathCut(
             path=name,

@@ -14,6 +14,8 @@ share the target's subnet, and with client IP preservation its packets carry cli
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from botocore.exceptions import ClientError
 
 from handlers.core.aws import api_call, client, error_code
@@ -57,7 +59,13 @@ def deregister(instance_id: str, arns: list[str]) -> None:
                     raise
 
 
-def clients_cut(instance_id: str, arn: str) -> tuple[bool, str]:
+class ClientsPath(NamedTuple):
+    cut: bool
+    how: str
+    settling: bool = False  # the load balancer is completing the cut (draining): only time is needed
+
+
+def clients_cut(instance_id: str, arn: str) -> ClientsPath:
     """Whether the clients' connections to the instance through ``arn`` are over, and why."""
     name = name_of(arn)
     state = health_state(instance_id, arn)
@@ -68,16 +76,20 @@ def clients_cut(instance_id: str, arn: str) -> tuple[bool, str]:
         }
     delay = attributes.get(DEREGISTRATION_DELAY, "300")
     if state == "draining":
-        return False, f"draining from {name}: clients' connections may go on until its {delay} s delay ends"
+        how = f"draining from {name}: clients' connections may go on until its {delay} s delay ends"
+        return ClientsPath(False, how, settling=True)
     if state not in OUT:
-        return False, f"still a target of {name} ({state})"
+        return ClientsPath(False, f"still a target of {name} ({state})")
     with api_call(f"read target group {name}"):
         protocol = str(elb.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0].get("Protocol", ""))
     if protocol in APPLICATION_PROTOCOLS:
-        return True, f"deregistered from {name}: the load balancer completed it and sends it nothing more"
+        return ClientsPath(True, f"deregistered from {name}: the load balancer completed it and sends it nothing more")
     if str(attributes.get(CONNECTION_TERMINATION, "false")).lower() == "true":
-        return True, f"deregistered from {name}, which closed its connections when the {delay} s delay ended"
-    return False, (
+        return ClientsPath(
+            True, f"deregistered from {name}, which closed its connections when the {delay} s delay ended"
+        )
+    return ClientsPath(
+        False,
         f"deregistered from {name}, but its Network Load Balancer keeps the established connections of a"
-        f" deregistered target ({CONNECTION_TERMINATION} is false)"
+        f" deregistered target ({CONNECTION_TERMINATION} is false)",
     )

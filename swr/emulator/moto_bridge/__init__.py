@@ -149,6 +149,13 @@ Patches (installed by :func:`start`, removed by :func:`stop`), and why each exis
 45. [cloudformation] CloudFormation reads a template with libyaml's parser (``yaml.CLoader``, the
     same constructor and resolver) rather than PyYAML's pure-Python one: reading swr's template
     three times was most of the time it took to build a world.
+46. [stepfunctions] A JSONPath (InputPath, OutputPath, ResultPath, a Parameters path) is parsed
+    once per process: jsonpath_ng builds its PLY parser for every parse, and moto's interpreter
+    parses each path every time it evaluates it. A parsed path is immutable.
+47. [responses] A request's URL is routed to its service's handler once per URL: moto's stubber
+    matches every service's pattern and rebuilds and compiles the service's URL table on every
+    request. The handler is the same module-level function each time; what moto does around it
+    is unchanged, and URLs it passes through, refuses or answers with 404 still go its way.
 """
 
 from __future__ import annotations
@@ -157,6 +164,7 @@ from typing import TYPE_CHECKING, Any
 
 from swr.emulator.moto_bridge import _state, stepfunctions
 from swr.emulator.moto_bridge._state import _require_bridge as _require_bridge
+from swr.emulator.moto_bridge._state import backends_epoch as backends_epoch
 from swr.emulator.moto_bridge.authorization import Authorization as Authorization
 from swr.emulator.moto_bridge.authorization import denials as denials
 from swr.emulator.moto_bridge.bridge import BackendSnapshot as BackendSnapshot

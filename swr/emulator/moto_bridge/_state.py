@@ -66,6 +66,18 @@ class _Bridge:
 
 _lock = threading.RLock()
 _bridge: _Bridge | None = None
+_epoch = 0  # moves on whenever moto's backends may have changed
+
+
+def note_backends_changed() -> None:
+    """Every request moto handles and every change the bridge makes to its backends directly
+    calls this, so that a reader can keep what it derived from them while the epoch stands."""
+    global _epoch
+    _epoch += 1
+
+
+def backends_epoch() -> int:
+    return _epoch
 
 
 def _hooks() -> BridgeHooks | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from swr.emulator.moto_bridge._state import LOG, _Patches, _require
 from swr.emulator.moto_bridge.faults import _emulator_error, _request_params
-from swr.emulator.moto_bridge.iam import _principal, _principal_policies, _simulate
+from swr.emulator.moto_bridge.iam import _principal, _principal_policy_texts, decide
 
 # --------------------------------------------------------------------------------------------------
 # 42. Every call a Lambda step makes is authorized against the step's role
@@ -354,10 +354,10 @@ def _authorize(
     known = [*(role.arn for role in iam.roles.values()), *(user.arn for user in iam.users.values())]
     if role_arn not in known:
         return None  # a role IAM does not know: the bridge's own canaries give made-up ones
-    policies = _principal_policies(iam, role_arn)
+    policies = _principal_policy_texts(iam, role_arn)
     for iam_action, resource, needed_context in needed:
         full = {"aws:requestedregion": [region], **(context or {}), **needed_context}
-        decision, _, _ = _simulate(policies, iam_action, resource, full)
+        decision, _, _ = decide(policies, iam_action, resource, full)
         if decision != "allowed":
             return f"{role_arn} is not authorized to perform {iam_action} on {resource} ({decision})"
     return None

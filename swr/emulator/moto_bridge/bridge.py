@@ -44,6 +44,7 @@ from swr.emulator.moto_bridge._state import (
     _Patches,
     _require_bridge,
     _restore_env,
+    note_backends_changed,
 )
 from swr.emulator.moto_bridge.cloudformation import ApiCreatedResource, _api_created
 from swr.emulator.moto_bridge.hooks import BridgeHooks
@@ -236,6 +237,7 @@ def restore_backends(snapshot: BackendSnapshot) -> None:
             backends.update(accounts)
             if backends not in BackendDict._instances:  # type: ignore[misc]
                 BackendDict._instances.append(backends)  # type: ignore[misc]
+        note_backends_changed()
         _api_created[:] = snapshot.api_created
         bridge.client_tokens.clear()
         bridge.client_tokens.update(snapshot.client_tokens)
@@ -290,3 +292,5 @@ def _install_patches(p: _Patches) -> None:
     dynamodb._patch_dynamodb_item_json(p)  # 43
     dynamodb._patch_dynamodb_item_reads(p)  # 44
     cloudformation._patch_cloudformation_libyaml(p)  # 45
+    stepfunctions._patch_jsonpath_parse_cache(p)  # 46
+    responses._patch_stubber_routes(p)  # 47

@@ -9,7 +9,7 @@ import threading
 from typing import Any, cast
 
 from swr.emulator.moto_bridge import _state
-from swr.emulator.moto_bridge._state import _hooks, _lock, _Patches, _require
+from swr.emulator.moto_bridge._state import _hooks, _lock, _Patches, _require, note_backends_changed
 from swr.emulator.moto_bridge.faults import _emulator_error
 
 # --------------------------------------------------------------------------------------------------
@@ -131,6 +131,14 @@ def set_instance_state(instance_id: str, state: str) -> None:
     """Move an instance's lifecycle on (the simulation's job; hooks are not called)."""
     if state not in _STATE_CODES:
         raise ValueError(f"unknown instance state {state!r}; expected one of {sorted(_STATE_CODES)}")
+    note_backends_changed()
+    try:
+        _set_instance_state(instance_id, state)
+    finally:
+        note_backends_changed()
+
+
+def _set_instance_state(instance_id: str, state: str) -> None:
     with _lock:
         account, region, instance = _find_instance(instance_id)
         current = instance.state

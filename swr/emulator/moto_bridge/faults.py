@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from swr.emulator.moto_bridge._state import _hooks, _Patches, _require
+from swr.emulator.moto_bridge._state import _hooks, _Patches, _require, note_backends_changed
 from swr.emulator.moto_bridge.hooks import _no_fault
 
 # --------------------------------------------------------------------------------------------------
@@ -61,6 +61,13 @@ def _patch_fault_injection(p: _Patches) -> None:
 
     def call_action(self: Any) -> Any:
         # Every moto service (in-process stub and server) dispatches each request through here.
+        note_backends_changed()
+        try:
+            return _call_action(self)
+        finally:
+            note_backends_changed()
+
+    def _call_action(self: Any) -> Any:
         hooks = _hooks()
         if hooks is None or hooks.fault_for is _no_fault:
             return original(self)

@@ -5,12 +5,13 @@ roles' policies (patch 22) in cloudformation.py."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from swr.emulator.moto_bridge._state import _Patches, _require
 from swr.emulator.moto_bridge.timing import _utcnow
@@ -192,9 +193,11 @@ def _simulate(
     return "implicitDeny", [], missing
 
 
-def _principal_policies(backend: Any, arn: str) -> list[tuple[str, str, dict[str, Any]]]:
-    from moto.iam.access_control import IAMPolicy
+PolicyText = tuple[str, str, str]  # (policy id, policy type, document as stored)
 
+
+def _principal_policy_texts(backend: Any, arn: str) -> tuple[PolicyText, ...]:
+    """The role's or user's inline and attached policies, as IAM holds them now."""
     kind, _, name = arn.split(":", 5)[-1].partition("/")
     name = name.rsplit("/", 1)[-1]
     if kind == "role":
@@ -205,13 +208,40 @@ def _principal_policies(backend: Any, arn: str) -> list[tuple[str, str, dict[str
         from moto.iam.exceptions import InvalidInput
 
         raise InvalidInput(f"PolicySourceArn {arn} is not a role or a user")
-    found: list[tuple[str, str, dict[str, Any]]] = []
+    found: list[PolicyText] = []
     for policy_name, document in principal.policies.items():
-        text = document if isinstance(document, str) else json.dumps(document)
-        found.append((policy_name, kind, json.loads(text)))
+        found.append((policy_name, kind, document if isinstance(document, str) else json.dumps(document)))
     for policy in principal.managed_policies.values():
         policy_type = "aws-managed" if ":aws:policy/" in policy.arn else "user-managed"
-        found.append((policy.name, policy_type, IAMPolicy(policy)._policy_json))
+        default = next(version for version in policy.versions if version.is_default)
+        found.append((policy.name, policy_type, default.document))
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(text))  # shared: nothing here changes a document
+
+
+def _principal_policies(backend: Any, arn: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(policy_id, kind, _parsed(text)) for policy_id, kind, text in _principal_policy_texts(backend, arn)]
+
+
+_Decision = tuple[str, list[dict[str, str]], set[str]]
+_decisions: dict[tuple[Any, ...], _Decision] = {}
+
+
+def decide(texts: tuple[PolicyText, ...], action: str, resource: str, context: dict[str, list[str]]) -> _Decision:
+    """_simulate, remembered: a decision is a function of the policies' text, the action, the
+    resource and the context, so the same request under the same policies is not evaluated
+    again (a change to any policy is a new key)."""
+    key = (texts, action, resource, tuple(sorted((k, tuple(v)) for k, v in context.items())))
+    found = _decisions.get(key)
+    if found is None:
+        if len(_decisions) > 65536:  # bounded: a long campaign meets few distinct requests
+            _decisions.clear()
+        policies = [(policy_id, kind, _parsed(text)) for policy_id, kind, text in texts]
+        found = _decisions[key] = _simulate(policies, action, resource, context)
     return found
 
 

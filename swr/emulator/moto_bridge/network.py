@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from swr.emulator.moto_bridge._state import _hooks, _lock, _Patches, _require
+from swr.emulator.moto_bridge._state import _hooks, _lock, _Patches, _require, note_backends_changed
 
 # --------------------------------------------------------------------------------------------------
 # 29. Network ACL entries within the quota
@@ -108,6 +108,7 @@ def finish_mount_target_deletion(mount_target_id: str) -> None:
             target = cast(Any, backend).mount_targets_by_id.get(mount_target_id)
             if target is not None and target.life_cycle_state == "deleting":
                 cast(Any, backend)._swr_delete_mount_target(mount_target_id)
+                note_backends_changed()
                 return
 
 

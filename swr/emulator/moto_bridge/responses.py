@@ -1,5 +1,6 @@
 """moto's own response layer, for every service: the serializer looks up each member's aliases
-once (patch 37), and a response class's methods are listed once (patch 38)."""
+once (patch 37), a response class's methods are listed once (patch 38), and a request's URL is
+routed to its service's handler once (patch 47)."""
 
 from __future__ import annotations
 
@@ -104,3 +105,73 @@ def _patch_response_method_names(p: _Patches) -> None:
         return list(found)
 
     p.set(responses, "method_names_from_class", method_names_from_class)
+
+
+# --------------------------------------------------------------------------------------------------
+# 47. A request URL is routed to its handler once
+# --------------------------------------------------------------------------------------------------
+# For every request, moto's stubber matches the URL against each service's pattern in turn, then
+# rebuilds the matched backend's URL table (url_bases times url_paths, formatted anew) and
+# compiles each entry until one matches: more than moto's handling of a small call. The handler
+# a URL leads to is a module-level function of the service's urls.py, the same for every
+# request, so it is found once per URL here. What moto does around the handler (the normalized
+# request, the recorder, HTTP exceptions) is unchanged; a URL moto would pass through, refuse or
+# answer with 404 always goes through moto's own code.
+
+_ROUTES_KEPT = 4096  # paths carry names and ids (Lambda functions, mount targets): bounded
+
+
+def _route(clean_url: str) -> Any:
+    """The handler moto's stubber would call for this URL, or None where it would not call one."""
+    import re
+
+    import moto.backends as backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.base_backend import BackendDict
+    from moto.core.botocore_stubber import backend_index, passthrough_service, service_whitelisted
+
+    for service, pattern in backend_index.backend_url_patterns:
+        if not pattern.match(clean_url):
+            continue
+        if passthrough_service(service) or not service_whitelisted(service):
+            return None
+        backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
+        if isinstance(backend_dict, BackendDict):
+            accounts = backend_dict[DEFAULT_ACCOUNT_ID]
+            backend = accounts["us-east-1"] if "us-east-1" in accounts else accounts["aws"]
+        else:
+            backend = backend_dict["global"]
+        for url, handler in backend.urls.items():
+            if re.compile(url).match(clean_url):
+                return handler
+    return None
+
+
+def _patch_stubber_routes(p: _Patches) -> None:
+    from moto.core import botocore_stubber
+    from moto.core.exceptions import HTTPException
+    from moto.core.request import normalize_request
+    from moto.moto_api import recorder
+
+    process_request = _require(botocore_stubber.BotocoreStubber, "process_request")
+    routes: dict[str, Any] = {}
+
+    def routed_process_request(self: Any, request: Any) -> Any:
+        parsed_url, _ = botocore_stubber.get_equivalent_url_in_aws_domain(request.url)
+        clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
+        handler = routes.get(clean_url)
+        if handler is None:
+            if botocore_stubber.passthrough_url(clean_url) or (handler := _route(clean_url)) is None:
+                return process_request(self, request)
+            if len(routes) >= _ROUTES_KEPT:
+                routes.clear()
+            routes[clean_url] = handler
+        normalized_request = normalize_request(request)
+        try:
+            recorder._record_request(normalized_request)
+            status, headers, body = handler(normalized_request, normalized_request.raw_url, normalized_request.headers)
+        except HTTPException as e:
+            status, headers, body = e.code, e.get_headers(), e.get_body()
+        return status, headers, body
+
+    p.set(botocore_stubber.BotocoreStubber, "process_request", routed_process_request)

@@ -1,5 +1,6 @@
 """Step Functions: the interpreter's clients (patch 5), executions (10, 25, 26), errors (11, 32),
-Lambda tasks (14, 21) and parse trees (36); and the executions and histories the drivers read.
+Lambda tasks (14, 21), parse trees (36) and JSONPath expressions (46); and the executions and
+histories the drivers read.
 The interpreter's time (patch 4) is in timing.py."""
 
 from __future__ import annotations
@@ -396,3 +397,23 @@ def _patch_asl_parse_cache(p: _Patches) -> None:
             return preprocessor().visit(tree), tree
 
         p.set(owner, "parse", staticmethod(cached_parse))
+
+
+# --------------------------------------------------------------------------------------------------
+# 46. A JSONPath is parsed once
+# --------------------------------------------------------------------------------------------------
+# moto's interpreter parses an InputPath, OutputPath, ResultPath or Parameters path with
+# jsonpath_ng each time it evaluates it, and jsonpath_ng builds its PLY parser (lexer and LALR
+# tables) on every parse: a tenth of the interpreter's time. A parsed path is immutable (find()
+# reads the data it is given), so one per path and parser serves every evaluation.
+
+
+def _patch_jsonpath_parse_cache(p: _Patches) -> None:
+    import functools
+
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    for module in (json_path, result_path):
+        parse = _require(module, "parse")
+        p.set(module, "parse", functools.lru_cache(maxsize=4096)(parse))
