@@ -2455,6 +2455,35 @@ def test_a_functions_call_is_refused_as_aws_refuses_it_when_its_role_lacks_the_p
     assert moto_bridge.denials == [refused["errorMessage"].split(": ", 1)[1]]
 
 
+@pytest.mark.refusals_expected
+def test_a_remembered_decision_follows_a_change_to_the_roles_policy(hooks: BridgeHooks) -> None:
+    # The bridge remembers decisions per policy text: a policy changed between two calls
+    # decides the second one afresh, both ways.
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}
+    deny = {
+        **allow,
+        "Statement": [*allow["Statement"], {"Effect": "Deny", "Action": "ec2:DescribeVpcs", "Resource": "*"}],
+    }
+    role = role_arn("changing", allow)
+    fn = client("lambda").create_function(
+        FunctionName="changing",
+        Runtime="python3.11",
+        Role=role,
+        Handler="tests.emulator.sample_handlers.call_ec2",
+        Code={"ZipFile": _zip()},
+    )["FunctionName"]
+
+    def allowed() -> bool:
+        payload = client("lambda").invoke(FunctionName=fn, Payload=json.dumps({"action": "describe_vpcs"}))["Payload"]
+        return bool(json.loads(payload.read()).get("ok"))
+
+    assert allowed() and allowed()
+    client("iam").put_role_policy(RoleName="changing", PolicyName="inline", PolicyDocument=json.dumps(deny))
+    assert not allowed()
+    client("iam").put_role_policy(RoleName="changing", PolicyName="inline", PolicyDocument=json.dumps(allow))
+    assert allowed()
+
+
 # --------------------------------------------------------------------------------------------------
 # 43. DynamoDB item results written as JSON directly
 # --------------------------------------------------------------------------------------------------
@@ -2563,3 +2592,49 @@ def test_moto_reads_swrs_template_the_same_with_libyaml(hooks: BridgeHooks) -> N
     assert responses.yaml is models.yaml
     assert models.yaml.load(text, Loader=yaml.Loader) == pure_python
     assert pure_python["Resources"]["FailoverStateMachine"]["Properties"]["DefinitionSubstitutions"]
+
+
+# --------------------------------------------------------------------------------------------------
+# 46. A JSONPath is parsed once
+# --------------------------------------------------------------------------------------------------
+def test_a_jsonpath_is_parsed_once_and_reads_as_before(hooks: BridgeHooks) -> None:
+    from jsonpath_ng.ext import parse as uncached_parse
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    data = {"fence": {"instances": [{"id": "i-1", "cut": False}, {"id": "i-2", "cut": True}]}}
+    assert json_path.parse("$.fence.instances[1]") is json_path.parse("$.fence.instances[1]")
+    for path in ("$.fence.instances[1]", "$.fence.instances[*].id", "$.fence"):
+        expected = [m.value for m in uncached_parse(path).find(data)]
+        assert [m.value for m in json_path.parse(path).find(data)] == expected
+    assert json_path.extract_json("$.fence", data) == data["fence"]
+
+
+# --------------------------------------------------------------------------------------------------
+# 47. A request URL is routed to its handler once
+# --------------------------------------------------------------------------------------------------
+def test_a_url_is_routed_to_the_handler_moto_would_call(hooks: BridgeHooks) -> None:
+    from moto.awslambda import urls as lambda_urls
+    from moto.dynamodb import urls as dynamodb_urls
+    from moto.ec2 import urls as ec2_urls
+
+    from swr.emulator.moto_bridge.responses import _route
+
+    assert _route("https://ec2.ap-northeast-1.amazonaws.com/") in ec2_urls.url_paths.values()
+    assert _route("https://dynamodb.ap-northeast-1.amazonaws.com/") in dynamodb_urls.url_paths.values()
+    invoke = "https://lambda.ap-northeast-1.amazonaws.com/2015-03-31/functions/f/invocations"
+    assert _route(invoke) in lambda_urls.url_paths.values()
+    assert _route("https://nothing.example.com/") is None  # moto's own code answers (passes it through)
+    # And every service still answers through it.
+    assert client("ec2").describe_vpcs()["Vpcs"] is not None
+    assert client("dynamodb").list_tables()["TableNames"] == []
+
+
+def test_the_backends_epoch_moves_on_with_every_request_and_every_direct_change(hooks: BridgeHooks) -> None:
+    # The simulation keeps what it read from the backends while the epoch stands: every way the
+    # backends change must move it on.
+    before = moto_bridge.backends_epoch()
+    instance_id = run_instance(make_subnet())["Instances"][0]["InstanceId"]
+    after_request = moto_bridge.backends_epoch()
+    assert after_request > before
+    moto_bridge.set_instance_state(instance_id, "running")
+    assert moto_bridge.backends_epoch() > after_request

@@ -223,10 +223,6 @@ def _parsed(text: str) -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(text))  # shared: nothing here changes a document
 
 
-def _principal_policies(backend: Any, arn: str) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(policy_id, kind, _parsed(text)) for policy_id, kind, text in _principal_policy_texts(backend, arn)]
-
-
 _Decision = tuple[str, list[dict[str, str]], set[str]]
 _decisions: dict[tuple[Any, ...], _Decision] = {}
 
@@ -254,9 +250,11 @@ def _patch_iam_simulate_principal_policy(p: _Patches) -> None:
 
     def simulate_principal_policy(self: Any) -> Any:
         source = str(self._get_param("PolicySourceArn"))
-        policies = _principal_policies(self.backend, source)
-        for n, text in enumerate(self._get_param("PolicyInputList") or [], start=1):
-            policies.append((f"PolicyInputList.{n}", "none", json.loads(text)))
+        given = enumerate(self._get_param("PolicyInputList") or [], start=1)
+        policies = (
+            *_principal_policy_texts(self.backend, source),
+            *((f"PolicyInputList.{n}", "none", str(text)) for n, text in given),
+        )
         context: dict[str, list[str]] = {}
         for entry in self._get_param("ContextEntries") or []:
             context[str(entry["ContextKeyName"]).lower()] = [str(v) for v in entry.get("ContextKeyValues") or []]
@@ -265,7 +263,7 @@ def _patch_iam_simulate_principal_policy(p: _Patches) -> None:
         for action in self._get_param("ActionNames") or []:
             per_resource = []
             for resource in resources:
-                decision, matched, missing = _simulate(policies, str(action), resource, context)
+                decision, matched, missing = decide(policies, str(action), resource, context)
                 per_resource.append((resource, decision, matched, missing))
             worst = max(per_resource, key=lambda r: _DECISION_ORDER.index(r[1]))
             results.append(
