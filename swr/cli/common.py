@@ -121,6 +121,25 @@ def cli_logging(verbose: bool) -> Iterator[None]:
 
 
 # --- AWS access -------------------------------------------------------------------------------
+_data_loader: Any = None  # botocore's service models, read from disk once per process
+
+
+def _botocore_session() -> Any:
+    """A fresh botocore session (its own profile, credentials and region) that shares the
+    process's loader of service models: a new session otherwise reads each service's model
+    again for its first client (about 0.1 s each), which commands run in one process (the
+    demo, the tests) paid for every command."""
+    import botocore.session
+
+    global _data_loader
+    session = botocore.session.get_session()
+    if _data_loader is None:
+        _data_loader = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _data_loader)
+    return session
+
+
 @dataclass
 class Aws:
     """Clients for one endpoint and region, with the failover state machine resolved lazily."""
@@ -139,13 +158,17 @@ class Aws:
         import boto3
 
         with aws_errors(None):  # a broken profile fails here already
-            session = boto3.session.Session(region_name=where.region or region_hint)
+            region = where.region or region_hint
+            session = boto3.session.Session(botocore_session=_botocore_session(), region_name=region)
             if session.region_name is None:
                 raise CliError("no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION", EXIT_ENVIRONMENT)
             if where.endpoint and session.get_credentials() is None:
                 # A local endpoint (the emulator) needs some credentials to sign with, not real ones.
                 session = boto3.session.Session(
-                    region_name=session.region_name, aws_access_key_id="testing", aws_secret_access_key="testing"
+                    botocore_session=_botocore_session(),
+                    region_name=session.region_name,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
                 )
         return cls(where.endpoint, session.region_name, session, where.state_machine_arn, where.stack_name)
 

@@ -42,6 +42,7 @@ from swr.emulator.moto_bridge._state import (
     _Bridge,
     _lock,
     _Patches,
+    _require,
     _require_bridge,
     _restore_env,
     note_backends_changed,
@@ -145,14 +146,12 @@ def start_server(port: int = 0) -> str:
         if bridge is None:
             raise RuntimeError("moto_bridge.start() must be called before start_server()")
         if bridge.server is None:
-            from moto.server import ThreadedMotoServer
-
             if port:
                 # ThreadedMotoServer binds in its thread and would wait forever if that failed.
                 with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                     probe.bind(("127.0.0.1", port))
 
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            server = _server_class()(ip_address="127.0.0.1", port=port, verbose=False)
             server.start()
             bridge.server = server
             bridge.server_saved_port = os.environ.get("MOTO_PORT")
@@ -160,6 +159,26 @@ def start_server(port: int = 0) -> str:
         # The interpreter's clients use localhost:$MOTO_PORT whenever the in-process stub is off.
         os.environ["MOTO_PORT"] = str(real_port)
         return f"http://127.0.0.1:{real_port}"
+
+
+def _server_class() -> type[Any]:
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class _QuickStoppingServer(ThreadedMotoServer):
+        """moto's threaded server (its _server_entry, but for the poll interval): it looks for a
+        shutdown every 50 ms rather than every 500 ms, which every served emulator's stop waited
+        out."""
+
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever(poll_interval=0.05)
+
+    _require(ThreadedMotoServer, "_server_entry")
+    return _QuickStoppingServer
 
 
 def stop_server() -> None:
