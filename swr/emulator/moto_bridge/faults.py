@@ -54,13 +54,28 @@ def _request_params(response: Any, action: str) -> dict[str, Any]:
     return dict(params)
 
 
+_READS = ("Describe", "Get", "List")
+
+
+def _reads_only(response: Any) -> bool:
+    """A Describe, Get or List action: AWS's read-only verbs, which change no resource."""
+    try:
+        action = response._get_action()
+    except Exception:
+        return False
+    return bool(action) and str(action).startswith(_READS)
+
+
 def _patch_fault_injection(p: _Patches) -> None:
     from moto.core.responses import ActionResult, BaseResponse
 
     original = _require(BaseResponse, "call_action")
 
     def call_action(self: Any) -> Any:
-        # Every moto service (in-process stub and server) dispatches each request through here.
+        # Every moto service (in-process stub and server) dispatches each request through here;
+        # any but a read may change the backends.
+        if _reads_only(self):
+            return _call_action(self)
         note_backends_changed()
         try:
             return _call_action(self)
