@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from swr import cli, deploy
 from swr.cli.deploy import event_line
+from tests.helpers.aws import client as aws_client
 
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"  # moto's
@@ -105,10 +105,10 @@ class Aws:
 def aws() -> Iterator[Aws]:
     with mock_aws():
         yield Aws(
-            s3=boto3.client("s3", region_name=REGION),
-            cloudformation=boto3.client("cloudformation", region_name=REGION),
-            lambda_=boto3.client("lambda", region_name=REGION),
-            sqs=boto3.client("sqs", region_name=REGION),
+            s3=aws_client("s3"),
+            cloudformation=aws_client("cloudformation"),
+            lambda_=aws_client("lambda"),
+            sqs=aws_client("sqs"),
         )
 
 

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -42,6 +41,7 @@ from rms_hooks.boot_gate import (
 )
 from rms_hooks.host import IdentityError, LinuxHost, mounted_at, read_identity
 from rms_hooks.imds import ImdsClient, ImdsError
+from tests.helpers.aws import client as aws_client
 from tests.helpers.records import make_record
 
 REGION = "ap-northeast-1"
@@ -142,7 +142,7 @@ class World:
         self.time = FakeTime()
         self.host = FakeHost(self.journal)
         self.sfn = FakeStepFunctions(self.journal)
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.dynamodb = aws_client("dynamodb")
         self.config = GateConfig(app=APP, table_name=TABLE, region=REGION, permit_timeout_seconds=900)
 
     def store(
@@ -199,7 +199,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     }.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
-        boto3.client("dynamodb", region_name=REGION).create_table(
+        aws_client("dynamodb").create_table(
             TableName=TABLE,
             AttributeDefinitions=[{"AttributeName": "app", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "app", "KeyType": "HASH"}],

@@ -11,11 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from swr import cli
+from tests.helpers.aws import client as aws_client
 
 REGION = "ap-northeast-1"
 COMMANDS = (
@@ -67,7 +67,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("SWR_TABLE_NAME", "swr-apps")
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[call-overload]
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb = aws_client("dynamodb")
         dynamodb.create_table(
             TableName="swr-apps",
             KeySchema=[{"AttributeName": "app", "KeyType": "HASH"}],
@@ -76,7 +76,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         )
         for app in ("demo", "broken"):
             dynamodb.put_item(TableName="swr-apps", Item={"app": {"S": app}, "state": {"S": "NORMAL"}})
-        sfn = boto3.client("stepfunctions", region_name=REGION)
+        sfn = aws_client("stepfunctions")
         role = "arn:aws:iam::123456789012:role/swr-step-functions"
         machine = sfn.create_state_machine(name="swr-failover", definition=json.dumps(DEFINITION), roleArn=role)
         yield {"sfn": sfn, "state_machine_arn": machine["stateMachineArn"]}
@@ -407,7 +407,7 @@ class FakeEmulator:
         self._mock.stop()
 
     def boto3_client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        return aws_client(service)
 
     def inject(self, scenario: str) -> None:
         self.arn = self.boto3_client("stepfunctions").start_execution(
