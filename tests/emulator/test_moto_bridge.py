@@ -856,7 +856,8 @@ def test_interpreter_reuses_one_client_for_many_tasks(hooks: BridgeHooks) -> Non
 
     assert desc["status"] == "SUCCEEDED"
     assert sample_handlers.CALLS["echo"] == 4
-    assert moto_bridge._client_creations == 1
+    # One client for the four tasks (none at all when an earlier bridge in the process made it).
+    assert moto_bridge._client_creations <= 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -2638,3 +2639,4 @@ def test_the_backends_epoch_moves_on_with_every_request_and_every_direct_change(
     assert after_request > before
     moto_bridge.set_instance_state(instance_id, "running")
     assert moto_bridge.backends_epoch() > after_request
+

@@ -105,9 +105,13 @@ _client_creations = 0  # read by the canary test
 
 
 def _clear_client_cache() -> None:
+    """At a bridge's stop: forget the clients of its server (their port goes with it). The
+    in-process ones stay for the next bridge: the stub they call through is the process's, and
+    making one (a new client class for the service) was a measurable part of every short run."""
     global _client_creations
     with _client_lock:
-        _client_cache.clear()
+        for key in [key for key in _client_cache if key[2] is not None]:
+            del _client_cache[key]
         _client_creations = 0
 
 
@@ -411,9 +415,13 @@ def _patch_asl_parse_cache(p: _Patches) -> None:
 def _patch_jsonpath_parse_cache(p: _Patches) -> None:
     import functools
 
+    import jsonpath_ng
+    import jsonpath_ng.ext
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    for module in (json_path, result_path):
+    # The interpreter's modules bound parse when imported; EventBridge's input transformer
+    # (moto.events.utils) imports jsonpath_ng.ext's at each call.
+    for module in (json_path, result_path, jsonpath_ng, jsonpath_ng.ext):
         parse = _require(module, "parse")
         p.set(module, "parse", functools.lru_cache(maxsize=4096)(parse))
