@@ -2639,4 +2639,3 @@ def test_the_backends_epoch_moves_on_with_every_request_and_every_direct_change(
     assert after_request > before
     moto_bridge.set_instance_state(instance_id, "running")
     assert moto_bridge.backends_epoch() > after_request
-

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import functools
 import json
 import threading
 import time
@@ -58,7 +57,9 @@ def _target_input(target: dict[str, Any], message: dict[str, Any], transform: bo
     if "Input" in target:
         return str(target["Input"])
     if "InputPath" in target:
-        found = _jsonpath(target["InputPath"]).find(event)
+        from jsonpath_ng.ext import parse as jsonpath  # moto's own dependency; parsed once (patch 46)
+
+        found = jsonpath(target["InputPath"]).find(event)
         return json.dumps(found[0].value if found else None)
     if "InputTransformer" in target:
         from moto.events.utils import EventTemplateParser
@@ -75,22 +76,15 @@ def _target_input(target: dict[str, Any], message: dict[str, Any], transform: bo
     return json.dumps(event)
 
 
-@functools.lru_cache(maxsize=256)
-def _jsonpath(path: str) -> Any:
-    """A parsed JSONPath, once per path: jsonpath_ng (moto's own dependency) builds its parser
-    for every parse. A parsed path is immutable."""
-    from jsonpath_ng.ext import parse
-
-    return parse(path)
-
-
 def _filled_text_template(transformer: dict[str, Any], event: dict[str, Any]) -> str:
     """A plain-text InputTemplate (an SNS message, say), filled as AWS fills it: each <variable>
     becomes its value, a string as it is and anything else as JSON; a path the event lacks
     leaves the variable empty."""
+    from jsonpath_ng.ext import parse as jsonpath  # moto's own dependency; parsed once (patch 46)
+
     text = str(transformer["InputTemplate"])
     for name, path in (transformer.get("InputPathsMap") or {}).items():
-        found = _jsonpath(path).find(event)
+        found = jsonpath(path).find(event)
         value = found[0].value if found else ""
         text = text.replace(f"<{name}>", value if isinstance(value, str) else json.dumps(value))
     return text

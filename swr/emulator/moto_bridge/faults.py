@@ -54,16 +54,7 @@ def _request_params(response: Any, action: str) -> dict[str, Any]:
     return dict(params)
 
 
-_READS = ("Describe", "Get", "List")
-
-
-def _reads_only(response: Any) -> bool:
-    """A Describe, Get or List action: AWS's read-only verbs, which change no resource."""
-    try:
-        action = response._get_action()
-    except Exception:
-        return False
-    return bool(action) and str(action).startswith(_READS)
+_READS = ("Describe", "Get", "List")  # AWS's read-only verbs, which change no resource
 
 
 def _patch_fault_injection(p: _Patches) -> None:
@@ -74,23 +65,21 @@ def _patch_fault_injection(p: _Patches) -> None:
     def call_action(self: Any) -> Any:
         # Every moto service (in-process stub and server) dispatches each request through here;
         # any but a read may change the backends.
-        if _reads_only(self):
-            return _call_action(self)
-        note_backends_changed()
-        try:
-            return _call_action(self)
-        finally:
-            note_backends_changed()
-
-    def _call_action(self: Any) -> Any:
-        hooks = _hooks()
-        if hooks is None or hooks.fault_for is _no_fault:
-            return original(self)
         try:
             action = self._get_action()
         except Exception:  # let moto report whatever it reports for such a request
             action = None
-        if not action:
+        if action and str(action).startswith(_READS):
+            return _call_action(self, action)
+        note_backends_changed()
+        try:
+            return _call_action(self, action)
+        finally:
+            note_backends_changed()
+
+    def _call_action(self: Any, action: str | None) -> Any:
+        hooks = _hooks()
+        if hooks is None or hooks.fault_for is _no_fault or not action:
             return original(self)
         fault = hooks.fault_for(self.boto3_service_name, action, _request_params(self, action))
         if fault is None:

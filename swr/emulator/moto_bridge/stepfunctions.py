@@ -421,7 +421,7 @@ def _patch_jsonpath_parse_cache(p: _Patches) -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
     # The interpreter's modules bound parse when imported; EventBridge's input transformer
-    # (moto.events.utils) imports jsonpath_ng.ext's at each call.
+    # (moto.events.utils) and the bridge's own deliveries (events.py) import jsonpath_ng.ext's at each call.
     for module in (json_path, result_path, jsonpath_ng, jsonpath_ng.ext):
         parse = _require(module, "parse")
         p.set(module, "parse", functools.lru_cache(maxsize=4096)(parse))
