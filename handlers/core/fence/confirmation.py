@@ -84,7 +84,7 @@ def cut_again(cutoff: CutOffRound | None, cuts: list[InstanceCut]) -> bool:
     ask for each again, a dozen calls to an API that may be struggling. Anything else uncut, an
     instance not read, or a part that failed last round: cut again. Skipping a round proves
     nothing: a shutting-down instance may still run for hours (EC2 troubleshooting guide,
-    "Delayed instance termination", see instances.py) and a draining target keep its clients
+    "Delayed instance termination", see instances.py) and a draining target keeps its clients
     until the delay ends (ELB guides, "Deregistration delay", see target_groups.py); only the
     re-asking stops, the reading goes on every round."""
     if cutoff is None or any(c.problems for c in cutoff.instances):
